@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"scimd/scim"
+)
+
+// Config is the operator's configuration file (TOML, decoded strictly).
+// The keys named in ../shared/spec/interface.md are a contract.
+type Config struct {
+	Server     ServerConfig      `toml:"server"`
+	Database   DatabaseConfig    `toml:"database"`
+	TLS        TLSConfig         `toml:"tls"`
+	Tokens     TokensConfig      `toml:"tokens"`
+	Limits     LimitsConfig      `toml:"limits"`
+	Attributes []AttributeConfig `toml:"attributes"`
+}
+
+// ServerConfig is [server].
+type ServerConfig struct {
+	Listen    string `toml:"listen"`
+	BasePath  string `toml:"base_path"`
+	PublicURL string `toml:"public_url"`
+	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	LogFormat       string   `toml:"log_format"` // "text" or "json"
+}
+
+// DatabaseConfig is [database].
+type DatabaseConfig struct {
+	Path string `toml:"path"`
+}
+
+// TLSConfig is [tls].
+type TLSConfig struct {
+	Domains   []string `toml:"domains"`
+	Email     string   `toml:"email"`
+	CA        string   `toml:"ca"`
+	CARoot    string   `toml:"ca_root"`
+	Storage   string   `toml:"storage"`
+	HTTPSPort int      `toml:"https_port"`
+	HTTPPort  int      `toml:"http_port"`
+}
+
+// TokensConfig is [tokens].
+type TokensConfig struct {
+	Lifetime Duration `toml:"lifetime"`
+}
+
+// LimitsConfig is [limits]: request limits, advertised in
+// /ServiceProviderConfig where SCIM has a field for them.
+type LimitsConfig struct {
+	MaxBodyBytes    int64 `toml:"max_body_bytes"`
+	MaxResults      int   `toml:"max_results"`
+	MaxOperations   int   `toml:"max_operations"`
+	MaxMembers      int   `toml:"max_members"`
+	MaxDepth        int   `toml:"max_depth"`
+	MaxValueLength  int   `toml:"max_value_length"`
+	MaxFilterLength int   `toml:"max_filter_length"`
+	MaxFilterNodes  int   `toml:"max_filter_nodes"`
+}
+
+// AttributeConfig is one [[attributes]] declaration of an operator
+// attribute.
+type AttributeConfig struct {
+	Name            string            `toml:"name"`
+	Type            string            `toml:"type"`
+	MultiValued     bool              `toml:"multi_valued"`
+	Filterable      bool              `toml:"filterable"`
+	Unique          bool              `toml:"unique"`
+	CaseExact       bool              `toml:"case_exact"`
+	Required        bool              `toml:"required"`
+	Description     string            `toml:"description"`
+	CanonicalValues []string          `toml:"canonical_values"`
+	Lowercase       bool              `toml:"lowercase"`
+	Pattern         string            `toml:"pattern"`
+	SubAttributes   []AttributeConfig `toml:"sub_attributes"`
+}
+
+// Default returns the built-in configuration: plain HTTP on loopback and
+// scimd.db in the current folder.
+func Default() Config {
+	return Config{
+		Server: ServerConfig{Listen: "127.0.0.1:8080", BasePath: "/scim/v2",
+			ShutdownTimeout: Duration(30 * time.Second), LogFormat: "text"},
+		Database: DatabaseConfig{Path: "scimd.db"},
+		TLS:      TLSConfig{Domains: []string{}, HTTPSPort: 443, HTTPPort: 80},
+		Tokens:   TokensConfig{Lifetime: Duration(365 * 24 * time.Hour)},
+		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
+			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200},
+	}
+}
+
+// Load reads path over the defaults. An empty path gives the defaults.
+// Unknown keys are errors that name the key.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if path == "" {
+		return cfg, cfg.Validate()
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if err := decodeStrict(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func decodeStrict(b []byte, cfg *Config) error {
+	d := toml.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(cfg); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) {
+			var keys []string
+			for _, e := range sm.Errors {
+				keys = append(keys, strings.Join(e.Key(), "."))
+			}
+			return fmt.Errorf("unknown key %s", strings.Join(keys, ", "))
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return fmt.Errorf("line %d column %d: %s", row, col, de.Error())
+		}
+		return err
+	}
+	return nil
+}
+
+// Validate checks values that decoding cannot.
+func (c *Config) Validate() error {
+	if c.Database.Path == "" {
+		return errors.New("[database] path must not be empty")
+	}
+	if !strings.HasPrefix(c.Server.BasePath, "/") {
+		return fmt.Errorf("[server] base_path %q must start with /", c.Server.BasePath)
+	}
+	if c.Tokens.Lifetime <= 0 {
+		return errors.New("[tokens] lifetime must be positive")
+	}
+	switch c.Server.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("[server] log_format must be \"text\" or \"json\", not %q", c.Server.LogFormat)
+	}
+	if _, err := c.Catalog(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Catalog builds the schema catalogue with the declared attributes.
+func (c *Config) Catalog() (*scim.Catalog, error) {
+	var custom []scim.CustomAttribute
+	for _, a := range c.Attributes {
+		custom = append(custom, a.custom())
+	}
+	return scim.NewCatalog(custom)
+}
+
+func (a AttributeConfig) custom() scim.CustomAttribute {
+	ca := scim.CustomAttribute{Name: a.Name, Type: a.Type, MultiValued: a.MultiValued, Filterable: a.Filterable,
+		Unique: a.Unique, CaseExact: a.CaseExact, Required: a.Required, Description: a.Description,
+		CanonicalValues: a.CanonicalValues, Lowercase: a.Lowercase, Pattern: a.Pattern}
+	for _, s := range a.SubAttributes {
+		ca.SubAttributes = append(ca.SubAttributes, s.custom())
+	}
+	return ca
+}
+
+// Limits converts [limits] for the protocol code.
+func (c *Config) scimLimits() scim.Limits {
+	return scim.Limits{MaxDepth: c.Limits.MaxDepth, MaxValueLen: c.Limits.MaxValueLength,
+		MaxOperations: c.Limits.MaxOperations, MaxMembers: c.Limits.MaxMembers,
+		Filter: scim.FilterLimits{MaxLength: c.Limits.MaxFilterLength, MaxNodes: c.Limits.MaxFilterNodes}}
+}
+
+// Duration is a time.Duration written in Go syntax ("90m", "720h") or in
+// whole days ("30d", "365d").
+type Duration time.Duration
+
+// ParseDuration reads Go durations and whole days.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q: use whole days like 30d or Go syntax like 720h", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q: use whole days like 30d or Go syntax like 720h", s)
+	}
+	return d, nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler for TOML and flags.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText renders days where the duration is whole days.
+func (d Duration) MarshalText() ([]byte, error) {
+	v := time.Duration(d)
+	if v%(24*time.Hour) == 0 && v != 0 {
+		return []byte(strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"), nil
+	}
+	return []byte(v.String()), nil
+}

@@ -1,0 +1,42 @@
+// Command scimd is a self-hosted SCIM 2.0 server: Microsoft Entra ID and
+// Okta provision users and groups into it over HTTPS, it keeps them in one
+// SQLite file, and its CLI issues tokens and exports the directory.
+//
+// This file holds only the command-line wiring; each command group lives in
+// a cli_*.go file.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/alecthomas/kong"
+)
+
+// Build information, set with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// CLI is the kong root: global flags and the command tree.
+type CLI struct {
+	Config string `help:"Config file (TOML). Without it, built-in defaults apply." env:"SCIMD_CONFIG" placeholder:"PATH"`
+
+	Serve   ServeCmd   `cmd:"" help:"Run the SCIM server until SIGINT or SIGTERM."`
+	Token   TokenCmd   `cmd:"" help:"Issue, list, revoke and rotate bearer tokens."`
+	Version VersionCmd `cmd:"" help:"Print version and build information."`
+}
+
+func main() {
+	var cli CLI
+	ctx := kong.Parse(&cli,
+		kong.Name("scimd"),
+		kong.Description("A self-hosted SCIM 2.0 server for Microsoft Entra ID and Okta."),
+		kong.UsageOnError(),
+	)
+	if err := ctx.Run(&cli); err != nil {
+		fmt.Fprintln(os.Stderr, "scimd: "+err.Error())
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,525 @@
+package scim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits bounds the shape of requests. Zero fields take the defaults of
+// DefaultLimits.
+type Limits struct {
+	MaxDepth      int // JSON nesting depth of a request body
+	MaxValueLen   int // bytes in one string value
+	MaxOperations int // operations in one PATCH
+	MaxMembers    int // members named in one request
+	Filter        FilterLimits
+}
+
+// DefaultLimits are generous for every identity provider seen in the wild
+// (Entra sends one member per PATCH, Okta batches a few hundred) and small
+// enough that a hostile request is refused before it costs memory.
+var DefaultLimits = Limits{MaxDepth: 32, MaxValueLen: 65536, MaxOperations: 1000, MaxMembers: 10000}
+
+// WithDefaults fills zero fields from DefaultLimits.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultLimits.MaxDepth
+	}
+	if l.MaxValueLen <= 0 {
+		l.MaxValueLen = DefaultLimits.MaxValueLen
+	}
+	if l.MaxOperations <= 0 {
+		l.MaxOperations = DefaultLimits.MaxOperations
+	}
+	if l.MaxMembers <= 0 {
+		l.MaxMembers = DefaultLimits.MaxMembers
+	}
+	return l
+}
+
+// CheckDepth scans JSON text and fails with invalidSyntax when arrays and
+// objects nest deeper than max. It runs before decoding so that a hostile
+// 10,000-level document costs one linear scan, not a recursive decode.
+func CheckDepth(b []byte, max int) error {
+	depth, inStr, esc := 0, false, false
+	for _, c := range b {
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inStr = true
+		case '{', '[':
+			depth++
+			if depth > max {
+				return InvalidSyntax("request body nests JSON deeper than %d levels", max)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// DecodeObject parses a request body that must be one JSON object. Numbers
+// stay json.Number so integers and decimals round-trip exactly.
+func DecodeObject(b []byte, lim Limits) (map[string]any, error) {
+	lim = lim.WithDefaults()
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, InvalidSyntax("request body is empty; a JSON object was expected")
+	}
+	if !utf8.Valid(b) {
+		return nil, InvalidSyntax("request body is not valid UTF-8")
+	}
+	if err := CheckDepth(b, lim.MaxDepth); err != nil {
+		return nil, err
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, InvalidSyntax("request body is not valid JSON: %s", jsonErr(err))
+	}
+	if _, err := d.Token(); !errors.Is(err, io.EOF) {
+		return nil, InvalidSyntax("request body has data after the JSON object")
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, InvalidSyntax("request body must be a JSON object, not %s", kind(v))
+	}
+	return m, nil
+}
+
+func jsonErr(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+// kind names a decoded JSON value's type for error details.
+func kind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// lookup returns the value of key in m, matching the key case-insensitively
+// (RFC 7643 §2.1: attribute names are case-insensitive).
+func lookup(m map[string]any, key string) (any, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// sortedKeys gives deterministic iteration, so the first error reported for a
+// body is always the same one.
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Normalize turns a decoded POST or PUT body into the stored document:
+// attribute names in their schema spelling, extension attributes under their
+// schema URN, values checked against their types, nulls dropped, and
+// readOnly, writeOnly and unknown attributes ignored (RFC 7644 §3.3, §3.5.1).
+// String values are kept exactly as sent. The result still has to pass
+// Validate.
+func (rt *ResourceType) Normalize(in map[string]any, lim Limits) (map[string]any, error) {
+	lim = lim.WithDefaults()
+	out := make(map[string]any, len(in))
+	for _, k := range sortedKeys(in) {
+		v := in[k]
+		if strings.EqualFold(k, "schemas") {
+			if err := rt.checkSchemas(v); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if ext := rt.schemaFor(k); ext != nil && ext != rt.Schema {
+			if v == nil {
+				continue
+			}
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return nil, InvalidSyntax("%s must be an object of extension attributes, not %s", ext.ID, kind(v))
+			}
+			for _, sk := range sortedKeys(obj) {
+				a := ext.Attr(sk)
+				if a == nil {
+					continue
+				}
+				if err := rt.setNormalized(out, Target{Schema: ext, Attr: a}, obj[sk], lim); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		p, err := ParseAttrPath(k)
+		if err != nil {
+			continue // not an attribute name at all: ignored like any unknown key
+		}
+		t, err := rt.Resolve(p)
+		if err != nil {
+			continue // unknown attribute: ignored (RFC 7644 §3.3 leniency; Entra legacy bodies)
+		}
+		if err := rt.setNormalized(out, t, v, lim); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// setNormalized stores v at t in doc after checking it, unless t is readOnly
+// or never stored.
+func (rt *ResourceType) setNormalized(doc map[string]any, t Target, v any, lim Limits) error {
+	if t.Common != "" && t.Common != "externalId" {
+		return nil // id, meta, schemas: assigned by the server
+	}
+	if t.Attr.Mutability == ReadOnly || t.Attr.Mutability == WriteOnly {
+		return nil // groups, password: ignored on input
+	}
+	if t.Sub != nil {
+		if t.Attr.MultiValued || t.Sub.Mutability == ReadOnly {
+			return nil
+		}
+		nv, err := normalizeValue(t.Sub, v, t.String(), lim)
+		if err != nil {
+			return err
+		}
+		parent, _ := getAt(doc, t).(map[string]any)
+		if nv == nil {
+			if parent != nil {
+				delete(parent, t.Sub.Name)
+				if len(parent) == 0 {
+					delAt(doc, t)
+				}
+			}
+			return nil
+		}
+		if parent == nil {
+			parent = map[string]any{}
+			setAt(doc, t, parent)
+		}
+		parent[t.Sub.Name] = nv
+		return nil
+	}
+	nv, err := normalizeValue(t.Attr, v, t.String(), lim)
+	if err != nil {
+		return err
+	}
+	if nv == nil {
+		delAt(doc, t)
+		return nil
+	}
+	setAt(doc, t, nv)
+	return nil
+}
+
+// getAt, setAt and delAt address a target's top-level attribute in a stored
+// document: core attributes at the top, extension attributes under the URN.
+func getAt(doc map[string]any, t Target) any {
+	if t.Common == "" && t.Schema != nil && isExtension(t.Schema) {
+		ext, _ := doc[t.Schema.ID].(map[string]any)
+		if ext == nil {
+			return nil
+		}
+		return ext[t.Attr.Name]
+	}
+	return doc[t.Key()]
+}
+
+func setAt(doc map[string]any, t Target, v any) {
+	if t.Common == "" && t.Schema != nil && isExtension(t.Schema) {
+		ext, _ := doc[t.Schema.ID].(map[string]any)
+		if ext == nil {
+			ext = map[string]any{}
+			doc[t.Schema.ID] = ext
+		}
+		ext[t.Attr.Name] = v
+		return
+	}
+	doc[t.Key()] = v
+}
+
+func delAt(doc map[string]any, t Target) {
+	if t.Common == "" && t.Schema != nil && isExtension(t.Schema) {
+		ext, _ := doc[t.Schema.ID].(map[string]any)
+		if ext != nil {
+			delete(ext, t.Attr.Name)
+			if len(ext) == 0 {
+				delete(doc, t.Schema.ID)
+			}
+		}
+		return
+	}
+	delete(doc, t.Key())
+}
+
+func isExtension(s *Schema) bool { return s.ID != UserSchema && s.ID != GroupSchema }
+
+// checkSchemas accepts any array of strings that does not name the other
+// resource type's core schema. Unknown URNs are tolerated: Entra's legacy
+// samples carry a malformed enterprise URN and the Microsoft ADSCIM group URN.
+func (rt *ResourceType) checkSchemas(v any) error {
+	arr, ok := v.([]any)
+	if !ok {
+		return InvalidSyntax("schemas must be an array of schema URNs, not %s", kind(v))
+	}
+	own := false
+	foreign := ""
+	for _, x := range arr {
+		s, ok := x.(string)
+		if !ok {
+			return InvalidSyntax("schemas must contain only strings; found %s", kind(x))
+		}
+		switch {
+		case strings.EqualFold(s, rt.Schema.ID):
+			own = true
+		case strings.EqualFold(s, UserSchema), strings.EqualFold(s, GroupSchema):
+			foreign = s
+		}
+	}
+	if foreign != "" && !own {
+		return InvalidSyntax("schemas names %s, but this endpoint takes %s resources (%s)", foreign, rt.Name, rt.Schema.ID)
+	}
+	return nil
+}
+
+// normalizeValue checks v against a, returning the value to store, or nil
+// for "no value".
+func normalizeValue(a *Attribute, v any, name string, lim Limits) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if !a.MultiValued {
+		return normalizeSingle(a, v, name, lim)
+	}
+	var in []any
+	switch x := v.(type) {
+	case []any:
+		in = x
+	case map[string]any:
+		if a.Type != TypeComplex {
+			return nil, InvalidValue("%s must be an array of %s values, not an object", name, a.Type)
+		}
+		in = []any{x} // a lone element where an array belongs: wrapped
+	default:
+		if a.Type == TypeComplex {
+			return nil, InvalidValue("%s must be an array of objects, not %s", name, kind(v))
+		}
+		in = []any{x}
+	}
+	if a.Name == "members" && len(in) > lim.MaxMembers {
+		return nil, InvalidValue("%s names %d members; at most %d are accepted in one request", name, len(in), lim.MaxMembers)
+	}
+	out := make([]any, 0, len(in))
+	for i, el := range in {
+		nv, err := normalizeSingle(a, el, fmt.Sprintf("%s[%d]", name, i), lim)
+		if err != nil {
+			return nil, err
+		}
+		if nv != nil {
+			out = append(out, nv)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func normalizeSingle(a *Attribute, v any, name string, lim Limits) (any, error) {
+	if a.Name == "manager" && a.Type == TypeComplex {
+		v = quirkManager(v)
+	}
+	if a.Name == "members" && a.Type == TypeComplex {
+		v = quirkMember(v)
+	}
+	if a.Type == TypeBoolean {
+		v = quirkBool(v)
+	}
+	if v == nil {
+		return nil, nil
+	}
+	switch a.Type {
+	case TypeComplex:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, InvalidValue("%s must be an object, not %s", name, kind(v))
+		}
+		out := make(map[string]any, len(obj))
+		for _, k := range sortedKeys(obj) {
+			s := a.Sub(k)
+			if s == nil || s.Mutability == ReadOnly {
+				continue
+			}
+			nv, err := normalizeSingle(s, obj[k], name+"."+s.Name, lim)
+			if err != nil {
+				return nil, err
+			}
+			if nv != nil {
+				out[s.Name] = nv
+			}
+		}
+		if len(out) == 0 {
+			return nil, nil
+		}
+		return out, nil
+	case TypeBoolean:
+		if _, ok := v.(bool); !ok {
+			return nil, InvalidValue("%s must be a boolean (true or false), not %s", name, describe(v))
+		}
+		return v, nil
+	case TypeInteger, TypeDecimal:
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil, InvalidValue("%s must be a number, not %s", name, describe(v))
+		}
+		f, _, err := big.ParseFloat(string(n), 10, 64, big.ToNearestEven)
+		if err != nil {
+			return nil, InvalidValue("%s: %q is not a number", name, n)
+		}
+		if a.Type == TypeInteger && !f.IsInt() {
+			return nil, InvalidValue("%s must be an integer, not %s", name, n)
+		}
+		return n, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return nil, InvalidValue("%s must be a string, not %s", name, describe(v))
+	}
+	if len(s) > lim.MaxValueLen {
+		return nil, InvalidValue("%s is %d bytes long; at most %d are accepted", name, len(s), lim.MaxValueLen)
+	}
+	if a.Type == TypeDateTime {
+		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			return nil, InvalidValue("%s must be an xsd:dateTime such as 2026-11-23T10:00:00Z, not %q", name, clip(s))
+		}
+	}
+	if a.Lowercase {
+		s = strings.ToLower(s)
+	}
+	if a.Strict && len(a.CanonicalValues) > 0 {
+		found := false
+		for _, c := range a.CanonicalValues {
+			if s == c || !a.CaseExact && strings.EqualFold(s, c) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, InvalidValue("%s must be one of %s, not %q", name, strings.Join(a.CanonicalValues, ", "), clip(s))
+		}
+	}
+	if a.Pattern != nil && !a.Pattern.MatchString(s) {
+		return nil, InvalidValue("%s value %q does not match the pattern %s", name, clip(s), a.Pattern)
+	}
+	return s, nil
+}
+
+// describe names a value for an error detail: its type, and a short excerpt
+// for scalars.
+func describe(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", clip(x))
+	case json.Number:
+		return "the number " + clip(string(x))
+	case bool:
+		return fmt.Sprintf("the boolean %v", x)
+	}
+	return kind(v)
+}
+
+// clip shortens client text quoted in an error detail.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// Validate checks what must hold of a complete resource: required
+// attributes are present (RFC 7643 §2.2).
+func (rt *ResourceType) Validate(doc map[string]any) error {
+	check := func(s *Schema, m map[string]any) error {
+		for _, a := range s.Attributes {
+			if !a.Required || a.Mutability == ReadOnly {
+				continue
+			}
+			v, ok := m[a.Name]
+			if !ok || v == nil || v == "" {
+				name := a.Name
+				if isExtension(s) {
+					name = s.ID + ":" + a.Name
+				}
+				return InvalidValue("%s is required", name)
+			}
+		}
+		return nil
+	}
+	if err := check(rt.Schema, doc); err != nil {
+		return err
+	}
+	for _, e := range rt.Extensions {
+		m, _ := doc[e.ID].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+		}
+		if err := check(e, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// jsonNumber converts a filter Number literal to the json.Number that
+// decoded documents hold.
+func jsonNumber(n Number) json.Number { return json.Number(string(n)) }

@@ -1,0 +1,352 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strings"
+
+	"scimd/scim"
+	"scimd/store"
+)
+
+func (s *Server) rtOf(k store.Kind) *scim.ResourceType {
+	if k == store.Users {
+		return s.cat.User
+	}
+	return s.cat.Group
+}
+
+// baseURL is the external URL of the SCIM base path: public_url when set,
+// otherwise the scheme and host the request came to.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL + s.cfg.BasePath
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + s.cfg.BasePath
+}
+
+// readBody reads a request body within the configured limit. The media
+// type is not checked: Entra sends application/scim+json (with or without
+// charset), Okta's SPEC test application/json or nothing at all.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.cfg.MaxBody {
+		return nil, scim.TooLarge("the request body is %d bytes; at most %d are accepted", r.ContentLength, s.cfg.MaxBody)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// render turns a stored resource into its SCIM representation.
+func (s *Server) render(r *http.Request, k store.Kind, res *store.Resource) map[string]any {
+	rt := s.rtOf(k)
+	base := s.baseURL(r)
+	out := make(map[string]any, len(res.Doc)+3)
+	schemas := []string{rt.Schema.ID}
+	for key, v := range res.Doc {
+		out[key] = v
+	}
+	for _, e := range rt.Extensions {
+		if _, ok := res.Doc[e.ID]; ok {
+			schemas = append(schemas, e.ID)
+		}
+	}
+	// References get their $ref from the server's own URL.
+	for _, key := range []string{"members", "groups"} {
+		if l, ok := out[key].([]any); ok {
+			for _, el := range l {
+				m := el.(map[string]any)
+				typ := "Groups"
+				if m["type"] == "User" {
+					typ = "Users"
+				}
+				m["$ref"] = base + "/" + typ + "/" + m["value"].(string)
+			}
+		}
+	}
+	if k == store.Groups {
+		if _, ok := out["members"]; !ok {
+			out["members"] = []any{}
+		}
+	}
+	if ext, ok := out[scim.EnterpriseSchema].(map[string]any); ok {
+		if m, ok := ext["manager"].(map[string]any); ok {
+			if id, ok := m["value"].(string); ok {
+				m = cloneMap(m)
+				m["$ref"] = base + "/Users/" + id
+				ext = cloneMap(ext)
+				ext["manager"] = m
+				out[scim.EnterpriseSchema] = ext
+			}
+		}
+	}
+	out["schemas"] = schemas
+	out["id"] = res.ID
+	out["meta"] = map[string]any{
+		"resourceType": rt.Name,
+		"created":      res.Created,
+		"lastModified": res.Modified,
+		"location":     base + rt.Endpoint + "/" + res.ID,
+		"version":      scim.ETag(res.Version),
+	}
+	return out
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Server) projection(r *http.Request, k store.Kind) (*scim.Projection, error) {
+	q := r.URL.Query()
+	return s.rtOf(k).ParseProjection(q.Get("attributes"), q.Get("excludedAttributes"))
+}
+
+func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, k store.Kind, res *store.Resource, status int, proj *scim.Projection) {
+	out := s.render(r, k, res)
+	proj.Apply(s.rtOf(k), out)
+	w.Header().Set("ETag", scim.ETag(res.Version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", s.baseURL(r)+s.rtOf(k).Endpoint+"/"+res.ID)
+	}
+	writeJSON(w, status, out)
+}
+
+func refsKey(k store.Kind) string {
+	if k == store.Users {
+		return "groups"
+	}
+	return "members"
+}
+
+func (s *Server) get(k store.Kind) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		proj, err := s.projection(r, k)
+		if err != nil {
+			return err
+		}
+		res, err := s.st.Get(r.Context(), k, r.PathValue("id"), proj.Wants(refsKey(k)))
+		if err != nil {
+			return err
+		}
+		if inm := r.Header.Get("If-None-Match"); inm != "" && scim.MatchETag(inm, res.Version) {
+			w.Header().Set("ETag", scim.ETag(res.Version))
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
+		s.writeResource(w, r, k, res, http.StatusOK, proj)
+		return nil
+	}
+}
+
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, k store.Kind) (map[string]any, error) {
+	b, err := s.readBody(w, r)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := scim.DecodeObject(b, s.cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	return s.rtOf(k).Normalize(raw, s.cfg.Limits)
+}
+
+func (s *Server) create(k store.Kind) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		doc, err := s.decode(w, r, k)
+		if err != nil {
+			return err
+		}
+		res, err := s.st.Create(r.Context(), actorOf(r), k, doc)
+		if err != nil {
+			return err
+		}
+		proj, err := s.projection(r, k)
+		if err != nil {
+			return err
+		}
+		s.writeResource(w, r, k, res, http.StatusCreated, proj)
+		return nil
+	}
+}
+
+func (s *Server) replace(k store.Kind) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		doc, err := s.decode(w, r, k)
+		if err != nil {
+			return err
+		}
+		res, err := s.st.Replace(r.Context(), actorOf(r), k, r.PathValue("id"), doc, r.Header.Get("If-Match"))
+		if err != nil {
+			return err
+		}
+		proj, err := s.projection(r, k)
+		if err != nil {
+			return err
+		}
+		s.writeResource(w, r, k, res, http.StatusOK, proj)
+		return nil
+	}
+}
+
+// patch answers 200 with the resource for users (what Entra's validator
+// expects) and 204 for groups, whose member lists can be large (Microsoft
+// recommends 204; Okta accepts it), unless the request asks for attributes.
+func (s *Server) patch(k store.Kind) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		b, err := s.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		ops, err := scim.DecodePatch(b, s.cfg.Limits)
+		if err != nil {
+			return err
+		}
+		a := actorOf(r)
+		opt := scim.PatchOptions{Limits: s.cfg.Limits, ReplaceMembersAdds: scim.ReplaceMembersAdds(a.IDP)}
+		res, err := s.st.Patch(r.Context(), a, k, r.PathValue("id"), ops, opt, r.Header.Get("If-Match"))
+		if err != nil {
+			return err
+		}
+		q := r.URL.Query()
+		if k == store.Groups && q.Get("attributes") == "" && q.Get("excludedAttributes") == "" {
+			w.Header().Set("ETag", scim.ETag(res.Version))
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		proj, err := s.projection(r, k)
+		if err != nil {
+			return err
+		}
+		s.writeResource(w, r, k, res, http.StatusOK, proj)
+		return nil
+	}
+}
+
+func (s *Server) delete(k store.Kind) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.st.Delete(r.Context(), actorOf(r), k, r.PathValue("id"), r.Header.Get("If-Match")); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// defaultCount is the page size when a list request names none.
+const defaultCount = 100
+
+func (s *Server) list(k store.Kind) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		in := scim.ListInput{Filter: q.Get("filter"), SortBy: q.Get("sortBy"), SortOrder: q.Get("sortOrder"),
+			StartIndex: q.Get("startIndex"), Count: q.Get("count"), Attributes: q.Get("attributes"), Excluded: q.Get("excludedAttributes")}
+		if _, ok := q["filter"]; ok && in.Filter == "" {
+			in.Filter = " " // present but empty: invalidFilter
+		}
+		return s.runList(w, r, k, in)
+	}
+}
+
+func (s *Server) search(k store.Kind) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		b, err := s.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		body, err := scim.DecodeObject(b, s.cfg.Limits)
+		if err != nil {
+			return err
+		}
+		in, err := scim.SearchInput(body)
+		if err != nil {
+			return err
+		}
+		return s.runList(w, r, k, in)
+	}
+}
+
+func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, in scim.ListInput) error {
+	p, err := scim.ParseList(in, defaultCount, s.cfg.MaxResults, s.cfg.Limits.Filter)
+	if err != nil {
+		return err
+	}
+	rt := s.rtOf(k)
+	proj, err := rt.ParseProjection(p.Attributes, p.Excluded)
+	if err != nil {
+		return err
+	}
+	total, list, err := s.st.List(r.Context(), k, store.Query{Filter: p.Filter, SortBy: p.SortBy, Descending: p.Descending,
+		StartIndex: p.StartIndex, Count: p.Count, WithRefs: proj.Wants(refsKey(k))})
+	if err != nil {
+		return err
+	}
+	out := make([]any, 0, len(list))
+	for _, res := range list {
+		m := s.render(r, k, res)
+		proj.Apply(rt, m)
+		out = append(out, m)
+	}
+	writeJSON(w, http.StatusOK, scim.ListResponse(total, p.StartIndex, out))
+	return nil
+}
+
+func (s *Server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) error {
+	base := s.baseURL(r)
+	writeJSON(w, http.StatusOK, scim.ServiceProviderConfig(scim.ProviderFeatures{
+		MaxResults:       s.cfg.MaxResults,
+		MaxOperations:    s.cfg.Limits.MaxOperations,
+		MaxPayloadSize:   s.cfg.MaxBody,
+		DocumentationURI: "https://datatracker.ietf.org/doc/html/rfc7644",
+	}, base+"/ServiceProviderConfig"))
+	return nil
+}
+
+func (s *Server) resourceTypes(w http.ResponseWriter, r *http.Request) error {
+	base := s.baseURL(r)
+	var out []any
+	for _, rt := range s.cat.ResourceTypes() {
+		out = append(out, rt.ResourceTypeDoc(base+"/ResourceTypes/"+rt.Name))
+	}
+	writeJSON(w, http.StatusOK, scim.ListResponse(len(out), 1, out))
+	return nil
+}
+
+func (s *Server) resourceType(w http.ResponseWriter, r *http.Request) error {
+	base := s.baseURL(r)
+	for _, rt := range s.cat.ResourceTypes() {
+		if strings.EqualFold(rt.Name, r.PathValue("id")) {
+			writeJSON(w, http.StatusOK, rt.ResourceTypeDoc(base+"/ResourceTypes/"+rt.Name))
+			return nil
+		}
+	}
+	return scim.NotFound("no resource type %q; there are User and Group", clip(r.PathValue("id")))
+}
+
+func (s *Server) schemas(w http.ResponseWriter, r *http.Request) error {
+	base := s.baseURL(r)
+	var out []any
+	for _, sc := range s.cat.Schemas() {
+		out = append(out, sc.Doc(base+"/Schemas/"+sc.ID))
+	}
+	writeJSON(w, http.StatusOK, scim.ListResponse(len(out), 1, out))
+	return nil
+}
+
+func (s *Server) schema(w http.ResponseWriter, r *http.Request) error {
+	sc := s.cat.SchemaByID(r.PathValue("id"))
+	if sc == nil {
+		return scim.NotFound("no schema %q", clip(r.PathValue("id")))
+	}
+	writeJSON(w, http.StatusOK, sc.Doc(s.baseURL(r)+"/Schemas/"+sc.ID))
+	return nil
+}

@@ -1,0 +1,371 @@
+// Package server serves the SCIM 2.0 HTTP API (RFC 7644) over net/http:
+// routing under the base path, bearer-token authentication, request
+// logging, and handlers that return errors which one function, writeError,
+// turns into RFC 7644 §3.12 responses.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"scimd/scim"
+	"scimd/store"
+)
+
+// Config is what the server needs to know from the operator's config.
+type Config struct {
+	BasePath   string // "/scim/v2"
+	PublicURL  string // external base URL for meta.location; "" = from the request
+	MaxBody    int64  // request body limit in bytes
+	MaxResults int    // cap on count, advertised as filter.maxResults
+	Limits     scim.Limits
+	Logger     *slog.Logger
+	// HSTS adds Strict-Transport-Security to HTTPS responses.
+	HSTS bool
+}
+
+// DefaultConfig holds the built-in defaults.
+var DefaultConfig = Config{BasePath: "/scim/v2", MaxBody: 1 << 20, MaxResults: 200}
+
+// Server is the SCIM HTTP API over one store.
+type Server struct {
+	st    *store.Store
+	cat   *scim.Catalog
+	cfg   Config
+	log   *slog.Logger
+	usage store.Usage
+	mux   *http.ServeMux
+	ready atomic.Bool
+}
+
+// New builds a server. Call FlushUsage periodically (Run does) to persist
+// tokens' last-used times.
+func New(st *store.Store, cfg Config) *Server {
+	if cfg.BasePath == "" {
+		cfg.BasePath = DefaultConfig.BasePath
+	}
+	cfg.BasePath = "/" + strings.Trim(cfg.BasePath, "/")
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultConfig.MaxBody
+	}
+	if cfg.MaxResults <= 0 {
+		cfg.MaxResults = DefaultConfig.MaxResults
+	}
+	cfg.Limits = cfg.Limits.WithDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.routes()
+	s.ready.Store(true)
+	return s
+}
+
+// Handler is the complete HTTP handler: routing, auth, headers and logging.
+func (s *Server) Handler() http.Handler { return s }
+
+// FlushUsage writes tokens' last-used times collected since the last call.
+func (s *Server) FlushUsage(ctx context.Context) error { return s.st.FlushUsage(ctx, &s.usage) }
+
+// handler is an HTTP handler that returns its error instead of writing it.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// bases are the paths the SCIM API answers under: the configured base path
+// and, when it ends in /v2, its parent too, so that a Tenant URL of either
+// https://host/scim/v2 or https://host/scim works (vendors document both).
+func (s *Server) bases() []string {
+	out := []string{s.cfg.BasePath}
+	if p := strings.TrimSuffix(s.cfg.BasePath, "/v2"); p != s.cfg.BasePath && p != "" {
+		out = append(out, p)
+	}
+	if s.cfg.BasePath == "/" {
+		out = []string{""}
+	}
+	return out
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("/healthz", s.healthz)
+	for _, b := range s.bases() {
+		s.route(b+"/ServiceProviderConfig", map[string]handler{"GET": s.serviceProviderConfig})
+		s.route(b+"/ResourceTypes", map[string]handler{"GET": s.resourceTypes})
+		s.route(b+"/ResourceTypes/{id}", map[string]handler{"GET": s.resourceType})
+		s.route(b+"/Schemas", map[string]handler{"GET": s.schemas})
+		s.route(b+"/Schemas/{id}", map[string]handler{"GET": s.schema})
+		for _, k := range []store.Kind{store.Users, store.Groups} {
+			rt := s.rtOf(k)
+			s.route(b+rt.Endpoint, map[string]handler{"GET": s.list(k), "POST": s.create(k)})
+			s.route(b+rt.Endpoint+"/.search", map[string]handler{"POST": s.search(k)})
+			s.route(b+rt.Endpoint+"/{id}", map[string]handler{"GET": s.get(k), "PUT": s.replace(k), "PATCH": s.patch(k), "DELETE": s.delete(k)})
+		}
+		s.route(b+"/", map[string]handler{})
+	}
+}
+
+// route registers a path whose methods are listed; other methods get a
+// SCIM 405 (Okta's SPEC test POSTs to the discovery endpoints), and a path
+// with no methods answers 404 for everything.
+func (s *Server) route(path string, methods map[string]handler) {
+	allow := make([]string, 0, len(methods))
+	for m := range methods {
+		allow = append(allow, m)
+	}
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		h, ok := methods[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			h, ok = methods["GET"]
+		}
+		if len(methods) == 0 {
+			s.writeError(w, r, scim.NotFound("no SCIM endpoint at %s; endpoints are %s/Users, %s/Groups, %s/ServiceProviderConfig, %s/ResourceTypes and %s/Schemas",
+				clip(r.URL.Path), s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath))
+			return
+		}
+		if !ok {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, scim.MethodNotAllowed("%s is not allowed on %s", r.Method, clip(r.URL.Path)))
+			return
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func clip(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
+}
+
+type ctxKey int
+
+const (
+	actorKey ctxKey = iota
+	reqIDKey
+	statusKey
+)
+
+// reqInfo is filled in as a request passes through, for the log line.
+type reqInfo struct {
+	status int
+	token  string
+	errMsg string
+}
+
+// ServeHTTP wraps every request: request ID, common headers, path
+// cleaning, authentication for SCIM paths, and the log line.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestID()
+	info := &reqInfo{}
+	ctx := context.WithValue(r.Context(), reqIDKey, id)
+	ctx = context.WithValue(ctx, statusKey, info)
+	r = r.WithContext(ctx)
+	rw := &statusWriter{ResponseWriter: w, info: info}
+	h := rw.Header()
+	h.Set("X-Request-Id", id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if s.cfg.HSTS && r.TLS != nil {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	// Tolerate a doubled slash from a Tenant URL typed with a trailing "/".
+	if strings.Contains(r.URL.Path, "//") {
+		for strings.Contains(r.URL.Path, "//") {
+			r.URL.Path = strings.ReplaceAll(r.URL.Path, "//", "/")
+		}
+		r.URL.RawPath = ""
+	}
+	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") && s.isSCIM(strings.TrimSuffix(p, "/")) {
+		r.URL.Path = strings.TrimSuffix(p, "/")
+		r.URL.RawPath = ""
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("panic serving request", "request_id", id, "panic", v)
+			if info.status == 0 {
+				s.writeError(rw, r, errors.New("panic"))
+			}
+		}
+		s.logRequest(r, info, start, id)
+	}()
+	if s.isSCIM(r.URL.Path) {
+		h.Set("Cache-Control", "no-store")
+		a, err := s.authenticate(r)
+		if err != nil {
+			info.errMsg = err.Error()
+			h.Set("WWW-Authenticate", `Bearer realm="scimd"`)
+			s.writeError(rw, r, err)
+			return
+		}
+		info.token = a.Token
+		r = r.WithContext(context.WithValue(r.Context(), actorKey, a))
+	}
+	s.mux.ServeHTTP(rw, r)
+}
+
+func (s *Server) isSCIM(p string) bool {
+	for _, b := range s.bases() {
+		if p == b || strings.HasPrefix(p, b+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) logRequest(r *http.Request, info *reqInfo, start time.Time, id string) {
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", info.status,
+		"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "request_id", id,
+		"remote", remoteIP(r), "user_agent", r.UserAgent()}
+	if info.token != "" {
+		attrs = append(attrs, "token", info.token)
+	}
+	if info.errMsg != "" {
+		attrs = append(attrs, "error", info.errMsg)
+	}
+	level := slog.LevelInfo
+	if info.status >= 500 {
+		level = slog.LevelError
+	}
+	if r.URL.Path == "/healthz" {
+		level = slog.LevelDebug
+	}
+	s.log.Log(r.Context(), level, "request", attrs...)
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func requestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter remembers the status for the log line.
+type statusWriter struct {
+	http.ResponseWriter
+	info *reqInfo
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.info.status == 0 {
+		w.info.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.info.status == 0 {
+		w.info.status = 200
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// authenticate checks the bearer token. Okta's header-auth mode has been
+// seen both with and without the "Bearer " prefix, so a bare scimd_ secret
+// is accepted too.
+func (s *Server) authenticate(r *http.Request) (store.Actor, error) {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	var secret string
+	switch {
+	case h == "":
+		return store.Actor{}, scim.Unauthorized("no Authorization header: send Authorization: Bearer <token> with a token from 'scimd token issue'")
+	case len(h) > 7 && strings.EqualFold(h[:7], "bearer "):
+		secret = strings.TrimSpace(h[7:])
+	case strings.HasPrefix(h, store.TokenPrefix):
+		secret = h
+	default:
+		return store.Actor{}, scim.Unauthorized("the Authorization header is malformed: expected \"Bearer <token>\"")
+	}
+	t, err := s.st.Authenticate(r.Context(), secret)
+	if err != nil {
+		var ae *store.AuthError
+		if errors.As(err, &ae) {
+			return store.Actor{}, scim.Unauthorized("%s", ae.Reason)
+		}
+		return store.Actor{}, err
+	}
+	s.usage.Touch(t.Seq, r.UserAgent(), time.Now())
+	return store.Actor{Token: t.Name, IDP: t.IDP, Agent: r.UserAgent()}, nil
+}
+
+func actorOf(r *http.Request) store.Actor {
+	a, _ := r.Context().Value(actorKey).(store.Actor)
+	return a
+}
+
+// writeError is the one place errors become HTTP responses. SCIM errors are
+// sent as they are; store unavailability is 503; anything else is a 500
+// carrying only the request ID, with the details in the log.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var se *scim.Error
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+	case errors.As(err, &mbe):
+		se = scim.TooLarge("the request body is larger than %d bytes", s.cfg.MaxBody)
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrBusy):
+		id, _ := r.Context().Value(reqIDKey).(string)
+		s.log.Error("write failed: database unavailable", "request_id", id, "error", err)
+		se = scim.Unavailable("the database cannot accept changes right now (request %s); reads still work, retry later", id)
+		w.Header().Set("Retry-After", "30")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		se = scim.Unavailable("the request was cancelled before it completed")
+	default:
+		id, _ := r.Context().Value(reqIDKey).(string)
+		s.log.Error("internal error", "request_id", id, "error", err)
+		se = &scim.Error{Status: 500, Detail: "internal error; the server log has the details under request id " + id}
+	}
+	if info, ok := r.Context().Value(statusKey).(*reqInfo); ok && info.errMsg == "" {
+		info.errMsg = se.Detail
+	}
+	writeJSON(w, se.Status, se)
+}
+
+// writeJSON sends a SCIM JSON body with the SCIM media type.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := marshal(v)
+	if err != nil {
+		status = 500
+		b = []byte(`{"schemas":["` + scim.ErrorSchema + `"],"status":"500","detail":"response encoding failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func marshal(v any) ([]byte, error) {
+	var sb strings.Builder
+	e := json.NewEncoder(&sb)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return nil, err
+	}
+	return []byte(sb.String()), nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !s.ready.Load() {
+		w.WriteHeader(503)
+		w.Write([]byte("starting\n"))
+		return
+	}
+	w.Write([]byte("ok\n"))
+}

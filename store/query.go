@@ -1,0 +1,593 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"scimd/scim"
+)
+
+// Query is a list request: an optional filter, sort and page.
+type Query struct {
+	Filter     scim.Expr
+	SortBy     *scim.AttrPath
+	Descending bool
+	StartIndex int // 1-based
+	Count      int // page size; 0 gives the total only
+	WithRefs   bool
+}
+
+// List returns the total number of matches and one page of them, in a
+// stable order (sortBy, then creation order).
+func (s *Store) List(ctx context.Context, k Kind, q Query) (int, []*Resource, error) {
+	c := &compiler{rt: k.rt(s), k: k, table: k.table}
+	where := "1"
+	if q.Filter != nil {
+		w, err := c.expr(q.Filter)
+		if err != nil {
+			return 0, nil, err
+		}
+		where = w
+	}
+	order := k.table + ".seq"
+	if q.SortBy != nil {
+		e, err := c.sortExpr(*q.SortBy)
+		if err != nil {
+			return 0, nil, err
+		}
+		dir := " ASC"
+		if q.Descending {
+			dir = " DESC"
+		}
+		order = e + dir + " NULLS LAST, " + k.table + ".seq"
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, nil, classify(err)
+	}
+	defer tx.Rollback()
+	var total int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+k.table+` WHERE `+where, c.args...).Scan(&total); err != nil {
+		return 0, nil, classify(err)
+	}
+	if q.Count <= 0 || total == 0 || q.StartIndex > total {
+		return total, nil, nil
+	}
+	start := q.StartIndex
+	if start < 1 {
+		start = 1
+	}
+	args := append(append([]any{}, c.args...), q.Count, start-1)
+	rows, err := tx.QueryContext(ctx, `SELECT id, doc, created, modified, version FROM `+k.table+` WHERE `+where+
+		` ORDER BY `+order+` LIMIT ? OFFSET ?`, args...)
+	if err != nil {
+		return 0, nil, classify(err)
+	}
+	var out []*Resource
+	for rows.Next() {
+		var r Resource
+		var text string
+		if err := rows.Scan(&r.ID, &text, &r.Created, &r.Modified, &r.Version); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		if r.Doc, err = decodeDoc(text); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		out = append(out, &r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, nil, classify(err)
+	}
+	if q.WithRefs {
+		for _, r := range out {
+			if err := s.fill(tx, k, r); err != nil {
+				return 0, nil, err
+			}
+		}
+	}
+	return total, out, nil
+}
+
+// compiler turns a filter AST into an SQL condition. Attribute names are
+// resolved against the schema and become fixed column names or JSON paths
+// built from the schema's own spelling; every value the client sent is a ?
+// parameter. Client text never reaches the SQL string.
+type compiler struct {
+	rt    *scim.ResourceType
+	k     *kind
+	table string
+	args  []any
+}
+
+func (c *compiler) arg(v any) string {
+	c.args = append(c.args, v)
+	return "?"
+}
+
+func (c *compiler) expr(e scim.Expr) (string, error) {
+	switch x := e.(type) {
+	case *scim.And:
+		l, err := c.expr(x.L)
+		if err != nil {
+			return "", err
+		}
+		r, err := c.expr(x.R)
+		if err != nil {
+			return "", err
+		}
+		return "(" + l + " AND " + r + ")", nil
+	case *scim.Or:
+		l, err := c.expr(x.L)
+		if err != nil {
+			return "", err
+		}
+		r, err := c.expr(x.R)
+		if err != nil {
+			return "", err
+		}
+		return "(" + l + " OR " + r + ")", nil
+	case *scim.Not:
+		in, err := c.expr(x.X)
+		if err != nil {
+			return "", err
+		}
+		return "(NOT coalesce(" + in + ", 0))", nil
+	case *scim.Present:
+		return c.leaf(x.Path, "pr", nil)
+	case *scim.Compare:
+		return c.leaf(x.Path, x.Op, x.Value)
+	case *scim.ValuePath:
+		return c.valuePath(x)
+	}
+	return "", scim.InvalidFilter("unsupported filter expression")
+}
+
+// operand is an SQL expression for an attribute value plus how to compare it.
+type operand struct {
+	sql       string
+	typ       string // scim attribute type
+	caseExact bool
+	folded    bool // sql already yields the folded string
+}
+
+// jsonPath builds a JSON path from schema names (never client text).
+func jsonPath(parts ...string) string {
+	var b strings.Builder
+	b.WriteString("$")
+	for _, p := range parts {
+		b.WriteString(`."`)
+		b.WriteString(p)
+		b.WriteString(`"`)
+	}
+	return b.String()
+}
+
+func (c *compiler) leaf(p scim.AttrPath, op scim.CompareOp, v any) (string, error) {
+	t, err := c.rt.Resolve(p)
+	if err != nil {
+		return "", scim.InvalidFilter("%s", err.(*scim.Error).Detail)
+	}
+	tbl := c.table
+	switch {
+	case t.Common == "id":
+		return c.cmp(operand{sql: tbl + ".id", typ: scim.TypeString, caseExact: true}, op, v)
+	case t.Common == "externalId":
+		return c.cmp(operand{sql: tbl + ".external_id", typ: scim.TypeString, caseExact: true}, op, v)
+	case t.Common == "meta":
+		switch t.MetaSub {
+		case "created":
+			return c.cmp(operand{sql: tbl + ".created", typ: scim.TypeDateTime, caseExact: true}, op, v)
+		case "lastModified":
+			return c.cmp(operand{sql: tbl + ".modified", typ: scim.TypeDateTime, caseExact: true}, op, v)
+		case "resourceType":
+			return c.cmp(operand{sql: c.arg(c.k.name), typ: scim.TypeString}, op, v)
+		}
+		return "", scim.InvalidFilter("filtering on %s is not supported", t.String())
+	case t.Common == "schemas":
+		return c.schemas(op, v)
+	}
+	a := t.Attr
+	if t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema {
+		if (op == scim.OpEq || op == scim.OpNe) && !a.CaseExact {
+			return c.cmp(operand{sql: tbl + "." + c.k.foldCol, typ: scim.TypeString, folded: true}, op, v)
+		}
+		return c.cmp(operand{sql: tbl + "." + c.k.nameCol, typ: scim.TypeString, caseExact: a.CaseExact}, op, v)
+	}
+	if c.k == users && a.Name == "active" && t.Schema == c.rt.Schema {
+		return c.cmp(operand{sql: tbl + ".active", typ: scim.TypeBoolean}, op, v)
+	}
+	if c.k == users && a.Name == "groups" {
+		return c.refs(t, op, v, `EXISTS (SELECT 1 FROM members m JOIN groups g ON g.seq = m.group_seq
+			WHERE m.member_kind = 0 AND m.member_seq = users.seq AND %s)`, "g.id", "g.display_name")
+	}
+	if c.k == groups && a.Name == "members" {
+		return c.refs(t, op, v, `(EXISTS (SELECT 1 FROM members m JOIN users u ON u.seq = m.member_seq
+			WHERE m.group_seq = groups.seq AND m.member_kind = 0 AND %s) OR EXISTS (SELECT 1 FROM members m JOIN groups g2 ON g2.seq = m.member_seq
+			WHERE m.group_seq = groups.seq AND m.member_kind = 1 AND %s))`, "u.id", "coalesce(u.display_name, u.user_name)", "g2.id", "g2.display_name")
+	}
+	base := []string{}
+	if t.InExtension(c.rt) {
+		base = append(base, t.Schema.ID)
+	}
+	base = append(base, a.Name)
+	if a.MultiValued {
+		// Some element must match: "emails co x" means emails.value.
+		sub := t.Sub
+		if sub == nil && a.Type == scim.TypeComplex {
+			sub = a.Sub("value")
+			if sub == nil {
+				return "", scim.InvalidFilter("%s is complex; name a sub-attribute", t.String())
+			}
+		}
+		elem := "e.value"
+		o := operand{sql: elem, typ: a.Type, caseExact: a.CaseExact}
+		if sub != nil {
+			o = operand{sql: "json_extract(e.value, " + quoteLit(jsonPath(sub.Name)) + ")", typ: sub.Type, caseExact: sub.CaseExact}
+		}
+		cond, err := c.cmp(o, op, v)
+		if err != nil {
+			return "", err
+		}
+		q := "EXISTS (SELECT 1 FROM json_each(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ") e WHERE " + cond + ")"
+		if op == scim.OpNe {
+			// ne: no element equals the value.
+			eq, err := c.cmp(o, scim.OpEq, v)
+			if err != nil {
+				return "", err
+			}
+			q = "NOT EXISTS (SELECT 1 FROM json_each(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ") e WHERE " + eq + ")"
+		}
+		return q, nil
+	}
+	typ, exact := a.Type, a.CaseExact
+	if a.Type == scim.TypeComplex {
+		sub := t.Sub
+		if sub == nil {
+			sub = a.Sub("value") // "manager eq id" means manager.value
+			if sub == nil {
+				return "", scim.InvalidFilter("%s is complex; name a sub-attribute", t.String())
+			}
+		}
+		base = append(base, sub.Name)
+		typ, exact = sub.Type, sub.CaseExact
+	}
+	return c.cmp(operand{sql: "json_extract(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ")", typ: typ, caseExact: exact}, op, v)
+}
+
+// quoteLit renders a schema-derived JSON path as an SQL string literal. The
+// path holds only attribute names from the catalogue, which cannot contain
+// a quote (attribute names are ALPHA *(nameChar)).
+func quoteLit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// refs compiles a filter on a user's groups or a group's members.
+func (c *compiler) refs(t scim.Target, op scim.CompareOp, v any, tmpl string, cols ...string) (string, error) {
+	sub := "value"
+	if t.Sub != nil {
+		sub = t.Sub.Name
+	}
+	build := func(idCol, nameCol string) (string, error) {
+		switch sub {
+		case "value":
+			return c.cmp(operand{sql: idCol, typ: scim.TypeString, caseExact: true}, op, v)
+		case "display":
+			return c.cmp(operand{sql: nameCol, typ: scim.TypeString}, op, v)
+		}
+		return "", scim.InvalidFilter("filtering on %s is not supported; use %s.value or %s.display", t.String(), t.Attr.Name, t.Attr.Name)
+	}
+	var parts []any
+	for i := 0; i < len(cols); i += 2 {
+		p, err := build(cols[i], cols[i+1])
+		if err != nil {
+			return "", err
+		}
+		parts = append(parts, p)
+	}
+	return sprintf(tmpl, parts...), nil
+}
+
+func sprintf(tmpl string, parts ...any) string {
+	for _, p := range parts {
+		tmpl = strings.Replace(tmpl, "%s", p.(string), 1)
+	}
+	return tmpl
+}
+
+func (c *compiler) schemas(op scim.CompareOp, v any) (string, error) {
+	s, ok := v.(string)
+	if op == "pr" {
+		return "1", nil
+	}
+	if op != scim.OpEq || !ok {
+		return "", scim.InvalidFilter("schemas supports only eq with a schema URN")
+	}
+	if strings.EqualFold(s, c.rt.Schema.ID) {
+		return "1", nil
+	}
+	for _, e := range c.rt.Extensions {
+		if strings.EqualFold(s, e.ID) {
+			return "json_type(" + c.table + ".doc, " + quoteLit(jsonPath(e.ID)) + ") IS NOT NULL", nil
+		}
+	}
+	return "0", nil
+}
+
+func (c *compiler) valuePath(x *scim.ValuePath) (string, error) {
+	t, err := c.rt.Resolve(x.Path)
+	if err != nil {
+		return "", scim.InvalidFilter("%s", err.(*scim.Error).Detail)
+	}
+	if t.Attr == nil || !t.Attr.MultiValued || t.Attr.Type != scim.TypeComplex {
+		return "", scim.InvalidFilter("%s[...] needs a multi-valued complex attribute", x.Path.String())
+	}
+	if (c.k == users && t.Attr.Name == "groups") || (c.k == groups && t.Attr.Name == "members") {
+		// Rewrite attr[sub op v] to attr.sub op v for the reference tables;
+		// only single comparisons are supported there.
+		if cmp, ok := x.Filter.(*scim.Compare); ok {
+			p := x.Path
+			p.Sub = cmp.Path.Name
+			return c.leaf(p, cmp.Op, cmp.Value)
+		}
+		return "", scim.InvalidFilter("%s[...] supports one comparison on value or display", t.Attr.Name)
+	}
+	base := []string{}
+	if t.InExtension(c.rt) {
+		base = append(base, t.Schema.ID)
+	}
+	base = append(base, t.Attr.Name)
+	ec := &elemCompiler{c: c, attr: t.Attr}
+	cond, err := ec.expr(x.Filter)
+	if err != nil {
+		return "", err
+	}
+	return "EXISTS (SELECT 1 FROM json_each(" + c.table + ".doc, " + quoteLit(jsonPath(base...)) + ") e WHERE " + cond + ")", nil
+}
+
+// elemCompiler compiles the filter inside attr[...], relative to one element.
+type elemCompiler struct {
+	c    *compiler
+	attr *scim.Attribute
+}
+
+func (ec *elemCompiler) expr(e scim.Expr) (string, error) {
+	switch x := e.(type) {
+	case *scim.And:
+		l, err := ec.expr(x.L)
+		if err != nil {
+			return "", err
+		}
+		r, err := ec.expr(x.R)
+		if err != nil {
+			return "", err
+		}
+		return "(" + l + " AND " + r + ")", nil
+	case *scim.Or:
+		l, err := ec.expr(x.L)
+		if err != nil {
+			return "", err
+		}
+		r, err := ec.expr(x.R)
+		if err != nil {
+			return "", err
+		}
+		return "(" + l + " OR " + r + ")", nil
+	case *scim.Not:
+		in, err := ec.expr(x.X)
+		if err != nil {
+			return "", err
+		}
+		return "(NOT coalesce(" + in + ", 0))", nil
+	case *scim.Present:
+		return ec.leaf(x.Path, "pr", nil)
+	case *scim.Compare:
+		return ec.leaf(x.Path, x.Op, x.Value)
+	}
+	return "", scim.InvalidFilter("a filter inside [...] cannot contain another [...]")
+}
+
+func (ec *elemCompiler) leaf(p scim.AttrPath, op scim.CompareOp, v any) (string, error) {
+	if p.URI != "" || p.Sub != "" {
+		return "", scim.InvalidFilter("inside %s[...] name sub-attributes of %s only, not %q", ec.attr.Name, ec.attr.Name, p.String())
+	}
+	s := ec.attr.Sub(p.Name)
+	if s == nil {
+		return "", scim.InvalidFilter("%s has no sub-attribute %q", ec.attr.Name, p.Name)
+	}
+	return ec.c.cmp(operand{sql: "json_extract(e.value, " + quoteLit(jsonPath(s.Name)) + ")", typ: s.Type, caseExact: s.CaseExact}, op, v)
+}
+
+// sortExpr is the ORDER BY expression for sortBy (RFC 7644 §3.4.2.3).
+// Multi-valued attributes sort by their primary (else first) value.
+func (c *compiler) sortExpr(p scim.AttrPath) (string, error) {
+	t, err := c.rt.Resolve(p)
+	if err != nil {
+		return "", scim.InvalidValue("sortBy: %s", err.(*scim.Error).Detail)
+	}
+	tbl := c.table
+	switch {
+	case t.Common == "id":
+		return tbl + ".id", nil
+	case t.Common == "externalId":
+		return tbl + ".external_id", nil
+	case t.Common == "meta" && t.MetaSub == "created":
+		return tbl + ".created", nil
+	case t.Common == "meta" && t.MetaSub == "lastModified":
+		return tbl + ".modified", nil
+	case t.Common != "":
+		return "", scim.InvalidValue("sortBy: cannot sort by %s", t.String())
+	}
+	if t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema {
+		return tbl + "." + c.k.foldCol, nil
+	}
+	if t.Attr.Name == "groups" || t.Attr.Name == "members" {
+		return "", scim.InvalidValue("sortBy: cannot sort by %s", t.Attr.Name)
+	}
+	base := []string{}
+	if t.InExtension(c.rt) {
+		base = append(base, t.Schema.ID)
+	}
+	base = append(base, t.Attr.Name)
+	typ, exact := t.Attr.Type, t.Attr.CaseExact
+	var e string
+	if t.Attr.MultiValued {
+		sub := t.Sub
+		if sub == nil && t.Attr.Type == scim.TypeComplex {
+			sub = t.Attr.Sub("value")
+		}
+		val := "e.value"
+		if sub != nil {
+			val = "json_extract(e.value, " + quoteLit(jsonPath(sub.Name)) + ")"
+			typ, exact = sub.Type, sub.CaseExact
+		}
+		e = "(SELECT " + val + " FROM json_each(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ") e ORDER BY json_extract(e.value, '$.primary') = 1 DESC, e.key LIMIT 1)"
+	} else {
+		if t.Attr.Type == scim.TypeComplex {
+			sub := t.Sub
+			if sub == nil {
+				return "", scim.InvalidValue("sortBy: %s is complex; name a sub-attribute", t.String())
+			}
+			base = append(base, sub.Name)
+			typ, exact = sub.Type, sub.CaseExact
+		}
+		e = "json_extract(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ")"
+	}
+	if typ == scim.TypeString && !exact {
+		e = "scim_fold(" + e + ")"
+	}
+	return e, nil
+}
+
+// cmp compiles one comparison of an operand with a filter literal.
+func (c *compiler) cmp(o operand, op scim.CompareOp, v any) (string, error) {
+	x := o.sql
+	if op == "pr" {
+		if o.typ == scim.TypeString || o.typ == scim.TypeReference || o.typ == scim.TypeBinary {
+			return "(" + x + " IS NOT NULL AND " + x + " != '')", nil
+		}
+		return "(" + x + " IS NOT NULL)", nil
+	}
+	if v == nil {
+		// "eq null" asks for an absent value (RFC 7644 leaves it open).
+		switch op {
+		case scim.OpEq:
+			return "(" + x + " IS NULL)", nil
+		case scim.OpNe:
+			return "(" + x + " IS NOT NULL)", nil
+		}
+		return "", scim.InvalidFilter("null can only be compared with eq or ne")
+	}
+	switch o.typ {
+	case scim.TypeBoolean:
+		b, ok := boolLiteral(v)
+		if !ok {
+			return "", scim.InvalidFilter("a boolean attribute needs true or false, not %v", v)
+		}
+		n := 0
+		if b {
+			n = 1
+		}
+		// Stored JSON booleans read back as 1/0; the active column is 1/0.
+		switch op {
+		case scim.OpEq:
+			return "(" + x + " = " + c.arg(n) + ")", nil
+		case scim.OpNe:
+			return "(" + x + " IS NOT " + c.arg(n) + ")", nil
+		}
+		return "", scim.InvalidFilter("a boolean attribute supports only eq, ne and pr, not %s", op)
+	case scim.TypeInteger, scim.TypeDecimal:
+		n, ok := v.(scim.Number)
+		if !ok {
+			return "", scim.InvalidFilter("a numeric attribute needs a number, not %v", v)
+		}
+		f, err := strconv.ParseFloat(string(n), 64)
+		if err != nil {
+			return "", scim.InvalidFilter("%q is not a number", string(n))
+		}
+		sqlOp, ok := numericOps[op]
+		if !ok {
+			return "", scim.InvalidFilter("a numeric attribute supports eq, ne, gt, ge, lt, le and pr, not %s", op)
+		}
+		return "(CAST(" + x + " AS REAL) " + sqlOp + " " + c.arg(f) + ")", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		if n, isNum := v.(scim.Number); isNum {
+			s = string(n) // a number compared with a string attribute compares its text
+		} else if b, isBool := v.(bool); isBool {
+			s = strconv.FormatBool(b)
+		} else {
+			return "", scim.InvalidFilter("cannot compare a string attribute with %v", v)
+		}
+	}
+	if o.typ == scim.TypeDateTime && (op == scim.OpGt || op == scim.OpGe || op == scim.OpLt || op == scim.OpLe || op == scim.OpEq || op == scim.OpNe) {
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return "", scim.InvalidFilter("%q is not an xsd:dateTime such as 2026-11-23T10:00:00Z", s)
+		}
+		if strings.HasSuffix(x, ".created") || strings.HasSuffix(x, ".modified") {
+			s = tm.UTC().Format(timeFormat)
+		}
+	}
+	if !o.caseExact {
+		s = scim.Fold(s)
+		if !o.folded {
+			x = "scim_fold(" + x + ")"
+		}
+	}
+	switch op {
+	case scim.OpEq:
+		return "(" + x + " = " + c.arg(s) + ")", nil
+	case scim.OpNe:
+		return "(" + x + " IS NOT " + c.arg(s) + ")", nil
+	case scim.OpCo:
+		if s == "" {
+			return "(" + x + " IS NOT NULL)", nil
+		}
+		return "(instr(" + x + ", " + c.arg(s) + ") > 0)", nil
+	case scim.OpSw:
+		if s == "" {
+			return "(" + x + " IS NOT NULL)", nil
+		}
+		return "(instr(" + x + ", " + c.arg(s) + ") = 1)", nil
+	case scim.OpEw:
+		if s == "" {
+			return "(" + x + " IS NOT NULL)", nil
+		}
+		return "(substr(" + x + ", -" + c.arg(len([]rune(s))) + ") = " + c.arg(s) + ")", nil
+	case scim.OpGt:
+		return "(" + x + " > " + c.arg(s) + ")", nil
+	case scim.OpGe:
+		return "(" + x + " >= " + c.arg(s) + ")", nil
+	case scim.OpLt:
+		return "(" + x + " < " + c.arg(s) + ")", nil
+	case scim.OpLe:
+		return "(" + x + " <= " + c.arg(s) + ")", nil
+	}
+	return "", scim.InvalidFilter("unknown operator %q", op)
+}
+
+var numericOps = map[scim.CompareOp]string{scim.OpEq: "=", scim.OpNe: "!=", scim.OpGt: ">", scim.OpGe: ">=", scim.OpLt: "<", scim.OpLe: "<="}
+
+// boolLiteral accepts true/false and Entra's "True"/"False" strings.
+func boolLiteral(v any) (bool, bool) {
+	switch b := v.(type) {
+	case bool:
+		return b, true
+	case string:
+		switch strings.ToLower(b) {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+	}
+	return false, false
+}
+
+var _ = json.Number("")

@@ -1,0 +1,354 @@
+// Package store keeps scimd's users, groups, memberships, tokens and
+// provisioning log in one SQLite file (modernc.org/sqlite, no cgo).
+//
+// One connection writes and a pool reads (WAL lets readers run beside the
+// writer). Every write runs on the writer goroutine: concurrent requests are
+// grouped into one transaction, each in its own savepoint, and acknowledged
+// only after that transaction has committed with synchronous=FULL. That is
+// group commit: a 2xx means the change is on disk, and many concurrent
+// writes share one fsync.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"scimd/scim"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+func init() {
+	// scim_fold(x) is the Unicode case folding of RFC 7643 caseExact=false
+	// comparisons, the same function Go code uses (scim.Fold).
+	sqlite.MustRegisterDeterministicScalarFunction("scim_fold", 1,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			switch v := args[0].(type) {
+			case string:
+				return scim.Fold(v), nil
+			case []byte:
+				return scim.Fold(string(v)), nil
+			}
+			return args[0], nil
+		})
+}
+
+// ErrBusy is returned when the writer queue is full or the store is closing.
+var ErrBusy = errors.New("store: busy")
+
+// Store is an open database.
+type Store struct {
+	path  string
+	w     *sql.DB // the one writing connection
+	r     *sql.DB // read-only pool
+	cat   *scim.Catalog
+	jobs  chan *job
+	done  chan struct{}
+	wg    sync.WaitGroup
+	now   func() time.Time
+	close sync.Once
+}
+
+// Options tune Open.
+type Options struct {
+	// Catalog is the schema catalogue (with operator attributes). Nil means
+	// the standard one.
+	Catalog *scim.Catalog
+	// ReadOnly opens without the writer (for inspection commands).
+	ReadOnly bool
+}
+
+// Open opens (creating if needed) the database at path and brings its
+// schema up to date.
+func Open(path string, opt Options) (*Store, error) {
+	if opt.Catalog == nil {
+		c, err := scim.NewCatalog(nil)
+		if err != nil {
+			return nil, err
+		}
+		opt.Catalog = c
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{path: abs, cat: opt.Catalog, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
+	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+pragmas)
+	if err != nil {
+		return nil, err
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxLifetime(0)
+	if err := s.migrate(); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
+	if err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	n := runtime.GOMAXPROCS(0) * 4
+	s.r.SetMaxOpenConns(n)
+	s.r.SetMaxIdleConns(n)
+	s.wg.Add(1)
+	go s.writer()
+	return s, nil
+}
+
+// Catalog returns the schema catalogue the store was opened with.
+func (s *Store) Catalog() *scim.Catalog { return s.cat }
+
+// Path is the database file's absolute path.
+func (s *Store) Path() string { return s.path }
+
+// Close finishes queued writes and closes the database.
+func (s *Store) Close() error {
+	s.close.Do(func() { close(s.done) })
+	s.wg.Wait()
+	err1 := s.r.Close()
+	err2 := s.w.Close()
+	return errors.Join(err1, err2)
+}
+
+// migrate applies the embedded numbered migrations not yet applied, each in
+// its own transaction, tracked by PRAGMA user_version.
+func (s *Store) migrate() error {
+	ctx := context.Background()
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		n, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("store: migration %s: bad number", name)
+		}
+		body, err := fs.ReadFile(migrations, "migrations/"+name)
+		if err != nil {
+			return err
+		}
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("store: open %s: %w", s.path, err)
+		}
+		var cur int
+		if err := tx.QueryRow("PRAGMA user_version").Scan(&cur); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: open %s: %w", s.path, err)
+		}
+		if cur >= n {
+			tx.Rollback()
+			continue
+		}
+		if _, err := tx.Exec(string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: migration %s: %w", name, err)
+		}
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", n)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("store: migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion is the number of the last migration applied.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v)
+	return v, err
+}
+
+// job is one write waiting for the writer goroutine.
+type job struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// maxBatch bounds how many writes share one transaction, so one commit
+// never waits on an unbounded amount of work.
+const maxBatch = 256
+
+// write runs fn in a transaction on the writer and returns once that
+// transaction is durably committed (or fn failed, in which case nothing fn
+// did is kept). fn must not keep tx after returning.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	j := &job{fn: fn, done: make(chan error, 1)}
+	select {
+	case s.jobs <- j:
+	case <-s.done:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the job runs to its end even if the client goes away: its
+	// outcome must be decided by the commit, not by the client's patience.
+	return <-j.done
+}
+
+func (s *Store) writer() {
+	defer s.wg.Done()
+	batch := make([]*job, 0, maxBatch)
+	for {
+		var first *job
+		select {
+		case first = <-s.jobs:
+		case <-s.done:
+			// drain what is queued, then stop
+			select {
+			case first = <-s.jobs:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		s.runBatch(batch)
+	}
+}
+
+// runBatch runs jobs in one transaction, each inside a savepoint so that a
+// failing job is rolled back alone.
+func (s *Store) runBatch(batch []*job) {
+	ctx := context.Background()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		for _, j := range batch {
+			j.done <- classify(err)
+		}
+		return
+	}
+	results := make([]error, len(batch))
+	for i, j := range batch {
+		if len(batch) == 1 {
+			results[i] = safeRun(j.fn, tx)
+			if results[i] != nil {
+				tx.Rollback()
+				j.done <- results[i]
+				return
+			}
+			continue
+		}
+		if _, err := tx.Exec("SAVEPOINT job"); err != nil {
+			results[i] = classify(err)
+			continue
+		}
+		results[i] = safeRun(j.fn, tx)
+		if results[i] != nil {
+			if _, err := tx.Exec("ROLLBACK TO job"); err != nil {
+				// The transaction is unusable: fail everything.
+				tx.Rollback()
+				for k, j := range batch {
+					if results[k] == nil {
+						results[k] = classify(err)
+					}
+					j.done <- results[k]
+				}
+				return
+			}
+		}
+		if _, err := tx.Exec("RELEASE job"); err != nil {
+			results[i] = classify(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		tx.Rollback()
+		err = classify(err)
+		for _, j := range batch {
+			j.done <- err
+		}
+		return
+	}
+	for i, j := range batch {
+		j.done <- results[i]
+	}
+}
+
+// safeRun turns a panic in a job into an error, so one bad request cannot
+// take the writer (and every other request) down.
+func safeRun(fn func(*sql.Tx) error, tx *sql.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: write panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}
+
+// ErrUnavailable wraps database errors that mean writes cannot be made now
+// (disk full, read-only file, I/O error). The server answers 503.
+var ErrUnavailable = errors.New("store: database cannot accept writes")
+
+// classify maps SQLite failures to the errors callers act on. Codes, never
+// message text, decide (soft-serve's pkg/db/errors.go does the same).
+func classify(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return err
+}
+
+// isUnique reports a UNIQUE constraint violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+// timeFormat is fixed-width UTC so that text order is time order.
+const timeFormat = "2006-01-02T15:04:05.000Z"
+
+func (s *Store) stamp() string { return s.now().UTC().Format(timeFormat) }
+
+// IntegrityCheck runs PRAGMA integrity_check and returns its first problem.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	var res string
+	if err := s.r.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return fmt.Errorf("store: integrity check: %s", res)
+	}
+	return nil
+}
