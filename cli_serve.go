@@ -44,7 +44,7 @@ func openStore(cfg Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(cfg.Database.Path, store.Options{Catalog: cat})
+	return store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete})
 }
 
 // serve runs the server until ctx ends. ready, when set, receives the bound

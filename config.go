@@ -22,6 +22,7 @@ type Config struct {
 	TLS        TLSConfig         `toml:"tls"`
 	Tokens     TokensConfig      `toml:"tokens"`
 	Limits     LimitsConfig      `toml:"limits"`
+	Users      UsersConfig       `toml:"users"`
 	Attributes []AttributeConfig `toml:"attributes"`
 }
 
@@ -69,6 +70,15 @@ type LimitsConfig struct {
 	MaxFilterNodes  int   `toml:"max_filter_nodes"`
 }
 
+// UsersConfig is [users].
+type UsersConfig struct {
+	// OnDelete is what DELETE /Users does: "delete" removes the user and its
+	// memberships; "deactivate" keeps the record (inactive, invisible to
+	// SCIM) and a later POST of the same userName brings it back under its
+	// old id.
+	OnDelete string `toml:"on_delete"`
+}
+
 // AttributeConfig is one [[attributes]] declaration of an operator
 // attribute.
 type AttributeConfig struct {
@@ -95,6 +105,7 @@ func Default() Config {
 		Database: DatabaseConfig{Path: "scimd.db"},
 		TLS:      TLSConfig{Domains: []string{}, HTTPSPort: 443, HTTPPort: 80},
 		Tokens:   TokensConfig{Lifetime: Duration(365 * 24 * time.Hour)},
+		Users:    UsersConfig{OnDelete: "delete"},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
 			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200},
 	}
@@ -157,6 +168,11 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("[server] log_format must be \"text\" or \"json\", not %q", c.Server.LogFormat)
+	}
+	switch c.Users.OnDelete {
+	case "delete", "deactivate":
+	default:
+		return fmt.Errorf("[users] on_delete must be \"delete\" or \"deactivate\", not %q", c.Users.OnDelete)
 	}
 	if _, err := c.Catalog(); err != nil {
 		return err

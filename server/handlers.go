@@ -49,11 +49,12 @@ func (s *Server) render(r *http.Request, k store.Kind, res *store.Resource) map[
 	base := s.baseURL(r)
 	out := make(map[string]any, len(res.Doc)+3)
 	schemas := []string{rt.Schema.ID}
-	for key, v := range res.Doc {
+	doc := rt.Visible(res.Doc)
+	for key, v := range doc {
 		out[key] = v
 	}
 	for _, e := range rt.Extensions {
-		if _, ok := res.Doc[e.ID]; ok {
+		if _, ok := doc[e.ID]; ok {
 			schemas = append(schemas, e.ID)
 		}
 	}

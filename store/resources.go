@@ -157,6 +157,16 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 	}
 	var out *Resource
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		if k == users {
+			r, done, err := s.reactivate(tx, a, doc)
+			if err != nil || done {
+				out = r
+				return err
+			}
+		}
+		if err := s.checkUnique(tx, k, doc, 0); err != nil {
+			return err
+		}
 		r, err := s.insert(tx, k, doc)
 		if err != nil {
 			return err
@@ -386,6 +396,7 @@ func (s *Store) Replace(ctx context.Context, a Actor, k Kind, id string, doc map
 		if ifMatch != "" && !scim.MatchETag(ifMatch, old.Version) {
 			return scim.PreconditionFailed("%s %s has changed (version %s); read it again and retry", k.name, id, scim.ETag(old.Version))
 		}
+		rt.Carry(old.Doc, doc)
 		r, err := s.update(tx, a, k, seq, old, doc, changes, "replace")
 		out = r
 		return err
@@ -459,6 +470,11 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 		}
 	}
 	r := &Resource{ID: old.ID, Doc: doc, Created: old.Created, Modified: old.Modified, Version: old.Version}
+	if len(changed) > 0 {
+		if err := s.checkUnique(tx, k, doc, seq); err != nil {
+			return nil, err
+		}
+	}
 	if len(changed) > 0 || memberChanged {
 		r.Modified = s.stamp()
 		r.Version++
@@ -617,6 +633,9 @@ func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch 
 		}
 		if _, err := tx.Exec(`DELETE FROM members WHERE member_kind = ? AND member_seq = ?`, k.mkind, seq); err != nil {
 			return classify(err)
+		}
+		if k == users && s.opt.OnDelete == "deactivate" {
+			return s.softDelete(tx, a, seq, old)
 		}
 		if _, err := tx.Exec(`DELETE FROM `+k.table+` WHERE seq = ?`, seq); err != nil {
 			return classify(err)

@@ -59,6 +59,7 @@ type Store struct {
 	w     *sql.DB // the one writing connection
 	r     *sql.DB // read-only pool
 	cat   *scim.Catalog
+	opt   Options
 	jobs  chan *job
 	done  chan struct{}
 	wg    sync.WaitGroup
@@ -71,8 +72,10 @@ type Options struct {
 	// Catalog is the schema catalogue (with operator attributes). Nil means
 	// the standard one.
 	Catalog *scim.Catalog
-	// ReadOnly opens without the writer (for inspection commands).
-	ReadOnly bool
+	// OnDelete is what DELETE /Users does: "delete" (the default) removes
+	// the user; "deactivate" keeps the record, inactive and invisible, so a
+	// later POST of the same userName brings it back under its old id.
+	OnDelete string
 }
 
 // Open opens (creating if needed) the database at path and brings its
@@ -89,7 +92,7 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs, cat: opt.Catalog, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
+	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+pragmas)
@@ -100,6 +103,10 @@ func Open(path string, opt Options) (*Store, error) {
 	s.w.SetMaxIdleConns(1)
 	s.w.SetConnMaxLifetime(0)
 	if err := s.migrate(); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	if err := s.syncAttrIndexes(); err != nil {
 		s.w.Close()
 		return nil, err
 	}

@@ -1,0 +1,170 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"scimd/scim"
+)
+
+func openWith(t *testing.T, path string, custom []scim.CustomAttribute, opt Options) *Store {
+	t.Helper()
+	cat, err := scim.NewCatalog(custom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt.Catalog = cat
+	s, err := Open(path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var microsoftID = scim.CustomAttribute{Name: "urn:ietf:params:scim:schemas:core:2.0:User:microsoftId", Type: "string", Filterable: true}
+
+// TestDeclaredAttributeFilterUsesIndex proves that a filter on a filterable
+// operator attribute is an index lookup, like userName.
+func TestDeclaredAttributeFilterUsesIndex(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), []scim.CustomAttribute{microsoftID}, Options{})
+	for _, tc := range []struct{ filter, index string }{
+		{`microsoftId eq "ABC"`, "attr_users_"},
+		{`urn:ietf:params:scim:schemas:core:2.0:User:microsoftId eq "abc"`, "attr_users_"},
+		{`userName eq "x"`, "sqlite_autoindex_users_2"}, // UNIQUE(user_name_fold)
+	} {
+		f, err := scim.ParseFilter(tc.filter, scim.FilterLimits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &compiler{rt: s.cat.User, k: users, table: "users"}
+		where, err := c.expr(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := s.r.Query("EXPLAIN QUERY PLAN SELECT id FROM users WHERE "+where, c.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			rows.Scan(&id, &parent, &notused, &detail)
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		got := strings.Join(plan, "; ")
+		if !strings.Contains(got, "USING INDEX "+tc.index) && !strings.Contains(got, "USING COVERING INDEX "+tc.index) {
+			t.Errorf("%s: plan %q does not use index %s", tc.filter, got, tc.index)
+		}
+	}
+}
+
+// TestDeclarationChangesBetweenOpens: adding a declaration indexes it at
+// once; removing it drops the index, hides the values and keeps them, and
+// declaring it again brings them back.
+func TestDeclarationChangesBetweenOpens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	ctx := context.Background()
+	s := openWith(t, path, []scim.CustomAttribute{microsoftID}, Options{})
+	r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "a", "microsoftId": "m-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s2 := openWith(t, path, nil, Options{})
+	var n int
+	s2.r.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'attr_%'`).Scan(&n)
+	if n != 0 {
+		t.Errorf("after removing the declaration, %d attr_ indexes remain", n)
+	}
+	got, err := s2.Get(ctx, Users, r.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vis := s2.cat.User.Visible(got.Doc); vis["microsoftId"] != nil {
+		t.Errorf("removed attribute still visible: %v", vis)
+	}
+	// A PUT while hidden must not erase the hidden value.
+	if _, err := s2.Replace(ctx, Actor{}, Users, r.ID, map[string]any{"userName": "a", "title": "t"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+
+	s3 := openWith(t, path, []scim.CustomAttribute{microsoftID}, Options{})
+	f, _ := scim.ParseFilter(`microsoftId eq "M-1"`, scim.FilterLimits{})
+	total, list, err := s3.List(ctx, Users, Query{Filter: f, StartIndex: 1, Count: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 1 || list[0].Doc["title"] != "t" {
+		t.Fatalf("re-declared attribute: got %d results %v", total, list)
+	}
+}
+
+// TestOnDeleteDeactivate: a deleted user is kept out of sight, and a POST
+// of the same userName (any case) brings it back under its old id.
+func TestOnDeleteDeactivate(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{OnDelete: "deactivate"})
+	ctx := context.Background()
+	r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "ann@x", "active": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, Actor{}, Users, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, Users, r.ID, false); err == nil {
+		t.Fatal("deleted user still readable")
+	}
+	if total, _, _ := s.List(ctx, Users, Query{StartIndex: 1, Count: 10}); total != 0 {
+		t.Fatalf("deleted user listed: total %d", total)
+	}
+	back, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "ANN@x", "active": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ID != r.ID {
+		t.Fatalf("reactivated user has id %s, want the old id %s", back.ID, r.ID)
+	}
+}
+
+// TestReprovisionByExternalID is Okta's re-assignment after a userName
+// change: an inactive user with the same externalId comes back (old id), an
+// active one is a conflict.
+func TestReprovisionByExternalID(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{})
+	ctx := context.Background()
+	r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "old@x", "externalId": "00u1", "active": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Create(ctx, Actor{}, Users, map[string]any{"userName": "new@x", "externalId": "00u1", "active": true})
+	var se *scim.Error
+	if !asSCIM(err, &se) || se.Status != 409 {
+		t.Fatalf("POST with the externalId of an active user: got %v, want 409", err)
+	}
+	ops, _ := scim.DecodePatch([]byte(`{"Operations":[{"op":"replace","value":{"active":false}}]}`), scim.Limits{})
+	if _, err := s.Patch(ctx, Actor{}, Users, r.ID, ops, scim.PatchOptions{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	back, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "new@x", "externalId": "00u1", "active": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ID != r.ID || back.Doc["userName"] != "new@x" || back.Doc["active"] != true {
+		t.Fatalf("reprovisioned user: %+v, want id %s with the new userName, active", back, r.ID)
+	}
+}
+
+func asSCIM(err error, target **scim.Error) bool {
+	e, ok := err.(*scim.Error)
+	if ok {
+		*target = e
+	}
+	return ok
+}
