@@ -6,6 +6,7 @@ package scim
 // /ServiceProviderConfig.
 type ProviderFeatures struct {
 	MaxResults       int
+	DefaultPageSize  int
 	MaxOperations    int
 	MaxPayloadSize   int64
 	DocumentationURI string
@@ -23,6 +24,14 @@ func ServiceProviderConfig(f ProviderFeatures, location string) map[string]any {
 		"changePassword":   map[string]any{"supported": false},
 		"sort":             map[string]any{"supported": true},
 		"etag":             map[string]any{"supported": true},
+		// RFC 9865 §4: both pagination methods are offered.
+		"pagination": map[string]any{
+			"cursor":                  true,
+			"index":                   true,
+			"defaultPaginationMethod": "index",
+			"defaultPageSize":         f.DefaultPageSize,
+			"maxPageSize":             f.MaxResults,
+		},
 		"authenticationSchemes": []any{map[string]any{
 			"type":        "oauthbearertoken",
 			"name":        "OAuth Bearer Token",

@@ -404,7 +404,7 @@ func (p *filterParser) parseGroup() (Expr, error) {
 	p.skipSpace()
 	if p.pos == len(p.s) || p.s[p.pos] != ')' {
 		if p.pos == len(p.s) {
-			return nil, p.fail(p.pos, "expected \")\" to close the \"(\" at offset %d", utf8.RuneCountInString(p.s[:open]))
+			return nil, p.fail(p.pos, "the \"(\" at offset %d is not closed: expected \")\"", utf8.RuneCountInString(p.s[:open]))
 		}
 		return nil, p.fail(p.pos, "expected \"and\", \"or\" or \")\"")
 	}
@@ -422,11 +422,12 @@ func (p *filterParser) parseAttrExp() (Expr, error) {
 	if err != nil {
 		return nil, err
 	}
+	written := p.s[start:p.pos]
 	p.skipSpace()
 	if p.pos < len(p.s) && p.s[p.pos] == '[' {
 		return p.parseValuePath(start, path)
 	}
-	return p.parseOperator(path, p.s[start:p.pos])
+	return p.parseOperator(path, written)
 }
 
 // parseValuePath parses "[" valFilter "]" after path, with pos at "[".
@@ -486,7 +487,7 @@ func (p *filterParser) parseBracket() (Expr, error) {
 	p.skipSpace()
 	if p.pos == len(p.s) || p.s[p.pos] != ']' {
 		if p.pos == len(p.s) {
-			return nil, p.fail(p.pos, "expected \"]\" to close the \"[\" at offset %d", utf8.RuneCountInString(p.s[:open]))
+			return nil, p.fail(p.pos, "the \"[\" at offset %d is not closed: expected \"]\"", utf8.RuneCountInString(p.s[:open]))
 		}
 		return nil, p.fail(p.pos, "expected \"and\", \"or\" or \"]\"")
 	}
@@ -815,6 +816,7 @@ func (p *filterParser) parsePatchPath() (PatchPath, error) {
 		return PatchPath{}, err
 	}
 	pp := PatchPath{Attr: a}
+	next := "expected \"[\" or the end of the path"
 	p.skipSpace()
 	if p.pos < len(p.s) && p.s[p.pos] == '[' {
 		if a.Sub != "" {
@@ -825,6 +827,7 @@ func (p *filterParser) parsePatchPath() (PatchPath, error) {
 			return PatchPath{}, err
 		}
 		pp.Filter = f
+		next = "expected \".\" and a sub-attribute name, or the end of the path"
 		if p.pos < len(p.s) && p.s[p.pos] == '.' {
 			p.pos++
 			n := filterNameLen(p.s[p.pos:])
@@ -833,9 +836,10 @@ func (p *filterParser) parsePatchPath() (PatchPath, error) {
 			}
 			pp.Sub = p.s[p.pos : p.pos+n]
 			p.pos += n
+			next = "expected the end of the path"
 		}
 	}
-	if err := p.expectEnd("expected \"[\", \".\" or the end of the path"); err != nil {
+	if err := p.expectEnd(next); err != nil {
 		return PatchPath{}, err
 	}
 	return pp, nil

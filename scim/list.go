@@ -15,19 +15,26 @@ type ListParams struct {
 	Count      int
 	Attributes string
 	Excluded   string
+	// Cursor is set for RFC 9865 cursor pagination ("" asks for the first
+	// page); nil means index pagination.
+	Cursor *string
 }
 
 // ListInput is the raw text of the parameters, from a query string or a
 // SearchRequest body.
 type ListInput struct {
 	Filter, SortBy, SortOrder, StartIndex, Count, Attributes, Excluded string
+	Cursor                                                             *string
 }
 
 // ParseList validates list parameters. count is capped at maxResults
 // silently (RFC 7644 §3.4.2.4 lets the server return fewer) and defaults to
 // defaultCount; count=0 asks for totals only.
 func ParseList(in ListInput, defaultCount, maxResults int, lim FilterLimits) (*ListParams, error) {
-	p := &ListParams{StartIndex: 1, Count: defaultCount, Attributes: in.Attributes, Excluded: in.Excluded}
+	p := &ListParams{StartIndex: 1, Count: defaultCount, Attributes: in.Attributes, Excluded: in.Excluded, Cursor: in.Cursor}
+	if in.Cursor != nil && in.StartIndex != "" {
+		return nil, InvalidValue("use either startIndex (index pagination) or cursor (RFC 9865), not both")
+	}
 	if f := strings.TrimSpace(in.Filter); f != "" {
 		e, err := ParseFilter(f, lim)
 		if err != nil {
@@ -129,5 +136,30 @@ func SearchInput(body map[string]any) (ListInput, error) {
 			return in, err
 		}
 	}
+	if v, ok := lookup(body, "cursor"); ok {
+		c, isStr := v.(string)
+		if !isStr && v != nil {
+			return in, InvalidValue("cursor must be a string")
+		}
+		in.Cursor = &c
+	}
 	return in, nil
+}
+
+// CursorListResponse is the RFC 9865 form: nextCursor instead of
+// startIndex, present while more pages follow.
+func CursorListResponse(total int, next string, resources []any) map[string]any {
+	if resources == nil {
+		resources = []any{}
+	}
+	m := map[string]any{
+		"schemas":      []string{ListSchema},
+		"totalResults": total,
+		"itemsPerPage": len(resources),
+		"Resources":    resources,
+	}
+	if next != "" {
+		m["nextCursor"] = next
+	}
+	return m
 }

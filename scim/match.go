@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"math"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -232,15 +233,20 @@ func matchNumberText(v any) string {
 	return ""
 }
 
-// matchNumber compares two JSON numbers by value: exactly when both are
-// integers that fit in int64, otherwise as float64 (out-of-range values
-// become ±Inf, which still order correctly). co/sw/ew do not apply.
+// matchNumber compares two JSON numbers by value: exactly (int64, or
+// math/big when the exponents are moderate), otherwise as float64, where
+// out-of-range values become ±Inf or 0 and still order correctly. co/sw/ew
+// do not apply.
 func matchNumber(a string, op CompareOp, b string) bool {
 	var c int
 	ai, errA := strconv.ParseInt(a, 10, 64)
 	bi, errB := strconv.ParseInt(b, 10, 64)
 	if errA == nil && errB == nil {
 		c = cmp.Compare(ai, bi)
+	} else if ax, bx, ok := matchBigFloats(a, b); ok {
+		// Beyond int64, float64 would round 12345678901234567890 and
+		// 12345678901234567889 to the same value (TestMatch "big gt").
+		c = ax.Cmp(bx)
 	} else {
 		af, errA := strconv.ParseFloat(a, 64)
 		bf, errB := strconv.ParseFloat(b, 64)
@@ -262,6 +268,32 @@ func matchNumber(a string, op CompareOp, b string) bool {
 		return c <= 0
 	}
 	return false
+}
+
+// matchBigFloats parses both numbers with enough precision (about four
+// bits per digit written) that distinct decimal texts stay distinct. ok is
+// false when either does not parse or has an exponent beyond ±1000:
+// math/big can take minutes on exponents near its limit (1e646456992), and
+// such numbers are ordered correctly by the float64 fallback as ±Inf or 0.
+func matchBigFloats(a, b string) (*big.Float, *big.Float, bool) {
+	if !matchSmallExponent(a) || !matchSmallExponent(b) {
+		return nil, nil, false
+	}
+	prec := uint(4*max(len(a), len(b)) + 64)
+	ax, _, errA := new(big.Float).SetPrec(prec).Parse(a, 10)
+	bx, _, errB := new(big.Float).SetPrec(prec).Parse(b, 10)
+	return ax, bx, errA == nil && errB == nil
+}
+
+// matchSmallExponent reports whether the JSON number s has no exponent or
+// one of at most 1000 in magnitude.
+func matchSmallExponent(s string) bool {
+	i := strings.IndexAny(s, "eE")
+	if i < 0 {
+		return true
+	}
+	e := strings.TrimLeft(strings.TrimLeft(s[i+1:], "+-"), "0")
+	return len(e) < 4 || e == "1000"
 }
 
 // matchFloatOK accepts a ParseFloat error only when it is a range error,

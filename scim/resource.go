@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -77,6 +78,68 @@ func CheckDepth(b []byte, max int) error {
 	return nil
 }
 
+// checkArrayLen scans JSON text (already depth-checked) and fails with
+// invalidValue when one array holds more elements than any request may
+// name: more than MaxMembers or MaxOperations, and never fewer than the
+// default member limit, so other multi-valued attributes are not cut short.
+// Like CheckDepth it runs before decoding: a million-member PATCH costs one
+// scan of its bytes instead of a million decoded objects.
+func checkArrayLen(b []byte, lim Limits) error {
+	max := max(lim.MaxMembers, lim.MaxOperations, DefaultLimits.MaxMembers)
+	type level struct {
+		array      bool
+		n          int // elements seen so far (arrays)
+		key0, key1 int // the key whose value the array is, as b[key0:key1]
+	}
+	var stack []level
+	inStr, esc := false, false
+	str0, str1, prev := 0, 0, byte(0)
+	for i, c := range b {
+		if inStr {
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr, str1 = false, i
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '"':
+			inStr, str0 = true, i+1
+		case '{', '[':
+			l := level{array: c == '[', n: 1}
+			if prev == ':' {
+				l.key0, l.key1 = str0, str1
+			}
+			stack = append(stack, l)
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case ',':
+			if n := len(stack); n > 0 && stack[n-1].array {
+				l := &stack[n-1]
+				l.n++
+				if l.n > max {
+					name := "an array"
+					if l.key1 > l.key0 && l.key1-l.key0 <= 64 {
+						name = string(b[l.key0:l.key1])
+					}
+					return InvalidValue("%s in the request body has more than %d elements; a request may name at most %d members and %d operations",
+						name, max, lim.MaxMembers, lim.MaxOperations)
+				}
+			}
+		}
+		prev = c
+	}
+	return nil
+}
+
 // DecodeObject parses a request body that must be one JSON object. Numbers
 // stay json.Number so integers and decimals round-trip exactly.
 func DecodeObject(b []byte, lim Limits) (map[string]any, error) {
@@ -88,6 +151,9 @@ func DecodeObject(b []byte, lim Limits) (map[string]any, error) {
 		return nil, InvalidSyntax("request body is not valid UTF-8")
 	}
 	if err := CheckDepth(b, lim.MaxDepth); err != nil {
+		return nil, err
+	}
+	if err := checkArrayLen(b, lim); err != nil {
 		return nil, err
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
@@ -337,6 +403,9 @@ func normalizeValue(a *Attribute, v any, name string, lim Limits) (any, error) {
 	if !a.MultiValued {
 		return normalizeSingle(a, v, name, lim)
 	}
+	if a.Name == "members" && a.Type == TypeComplex {
+		v = quirkMember(v) // a lone bare id, before it is refused as "not an object"
+	}
 	var in []any
 	switch x := v.(type) {
 	case []any:
@@ -418,12 +487,16 @@ func normalizeSingle(a *Attribute, v any, name string, lim Limits) (any, error) 
 		if !ok {
 			return nil, InvalidValue("%s must be a number, not %s", name, describe(v))
 		}
-		f, _, err := big.ParseFloat(string(n), 10, 64, big.ToNearestEven)
+		// strconv, not math/big: big.ParseFloat spends minutes on an
+		// exponent like 1e1000000000, which would let one request pin a core.
+		f, err := strconv.ParseFloat(string(n), 64)
 		if err != nil {
-			return nil, InvalidValue("%s: %q is not a number", name, n)
+			return nil, InvalidValue("%s: %s is not a number in the range of a 64-bit float", name, clip(string(n)))
 		}
-		if a.Type == TypeInteger && !f.IsInt() {
-			return nil, InvalidValue("%s must be an integer, not %s", name, n)
+		if a.Type == TypeInteger {
+			if _, err := strconv.ParseInt(string(n), 10, 64); err != nil && (f != math.Trunc(f) || math.Abs(f) >= 1<<63) {
+				return nil, InvalidValue("%s must be a 64-bit integer, not %s", name, clip(string(n)))
+			}
 		}
 		return n, nil
 	}

@@ -228,6 +228,12 @@ func (s *Server) patch(k store.Kind) handler {
 		if err != nil {
 			return err
 		}
+		if k == store.Groups && proj.Wants("members") {
+			// The store does not read a group's members back after a PATCH.
+			if res, err = s.st.Get(r.Context(), k, res.ID, true); err != nil {
+				return err
+			}
+		}
 		s.writeResource(w, r, k, res, http.StatusOK, proj)
 		return nil
 	}
@@ -253,6 +259,9 @@ func (s *Server) list(k store.Kind) handler {
 			StartIndex: q.Get("startIndex"), Count: q.Get("count"), Attributes: q.Get("attributes"), Excluded: q.Get("excludedAttributes")}
 		if _, ok := q["filter"]; ok && in.Filter == "" {
 			in.Filter = " " // present but empty: invalidFilter
+		}
+		if c, ok := q["cursor"]; ok {
+			in.Cursor = &c[0]
 		}
 		return s.runList(w, r, k, in)
 	}
@@ -286,18 +295,22 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, i
 	if err != nil {
 		return err
 	}
-	total, list, err := s.st.List(r.Context(), k, store.Query{Filter: p.Filter, SortBy: p.SortBy, Descending: p.Descending,
-		StartIndex: p.StartIndex, Count: p.Count, WithRefs: proj.Wants(refsKey(k))})
+	page, err := s.st.ListPage(r.Context(), k, store.Query{Filter: p.Filter, SortBy: p.SortBy, Descending: p.Descending,
+		StartIndex: p.StartIndex, Count: p.Count, WithRefs: proj.Wants(refsKey(k)), Cursor: p.Cursor})
 	if err != nil {
 		return err
 	}
-	out := make([]any, 0, len(list))
-	for _, res := range list {
+	out := make([]any, 0, len(page.Resources))
+	for _, res := range page.Resources {
 		m := s.render(r, k, res)
 		proj.Apply(rt, m)
 		out = append(out, m)
 	}
-	writeJSON(w, http.StatusOK, scim.ListResponse(total, p.StartIndex, out))
+	if p.Cursor != nil {
+		writeJSON(w, http.StatusOK, scim.CursorListResponse(page.Total, page.NextCursor, out))
+		return nil
+	}
+	writeJSON(w, http.StatusOK, scim.ListResponse(page.Total, p.StartIndex, out))
 	return nil
 }
 
@@ -305,6 +318,7 @@ func (s *Server) serviceProviderConfig(w http.ResponseWriter, r *http.Request) e
 	base := s.baseURL(r)
 	writeJSON(w, http.StatusOK, scim.ServiceProviderConfig(scim.ProviderFeatures{
 		MaxResults:       s.cfg.MaxResults,
+		DefaultPageSize:  defaultCount,
 		MaxOperations:    s.cfg.Limits.MaxOperations,
 		MaxPayloadSize:   s.cfg.MaxBody,
 		DocumentationURI: "https://datatracker.ietf.org/doc/html/rfc7644",

@@ -19,25 +19,55 @@ type Query struct {
 	StartIndex int // 1-based
 	Count      int // page size; 0 gives the total only
 	WithRefs   bool
+	// Cursor selects RFC 9865 cursor pagination: "" for the first page,
+	// then a nextCursor from an earlier page. Nil means index pagination.
+	Cursor *string
+}
+
+// Page is one page of a list.
+type Page struct {
+	Total      int
+	Resources  []*Resource
+	NextCursor string // set under cursor pagination when more follow
 }
 
 // List returns the total number of matches and one page of them, in a
 // stable order (sortBy, then creation order).
 func (s *Store) List(ctx context.Context, k Kind, q Query) (int, []*Resource, error) {
+	p, err := s.ListPage(ctx, k, q)
+	if err != nil {
+		return 0, nil, err
+	}
+	return p.Total, p.Resources, nil
+}
+
+// ListPage is List with RFC 9865 cursors.
+//
+// Deep pages stay as fast as the first: a cursor is the creation sequence
+// number of the last resource returned, and index pagination (startIndex)
+// remembers where each page it served ended, so the usual walk through a
+// list (startIndex 1, 201, 401, ...) continues from there with a keyset
+// seek instead of an OFFSET that would skip over every earlier row. An
+// index request that was not the continuation of an earlier page falls back
+// to OFFSET.
+func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 	c := &compiler{rt: k.rt(s), k: k, table: k.table}
 	where := "1"
 	if q.Filter != nil {
 		w, err := c.expr(q.Filter)
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		where = w
 	}
 	order := k.table + ".seq"
 	if q.SortBy != nil {
+		if q.Cursor != nil {
+			return nil, scim.InvalidValue("sortBy cannot be combined with cursor pagination; results are in creation order")
+		}
 		e, err := c.sortExpr(*q.SortBy)
 		if err != nil {
-			return 0, nil, err
+			return nil, err
 		}
 		dir := " ASC"
 		if q.Descending {
@@ -45,54 +75,104 @@ func (s *Store) List(ctx context.Context, k Kind, q Query) (int, []*Resource, er
 		}
 		order = e + dir + " NULLS LAST, " + k.table + ".seq"
 	}
+	var after int64 = -1
+	if q.Cursor != nil {
+		after = 0
+		if *q.Cursor != "" {
+			n, err := decodeCursor(*q.Cursor)
+			if err != nil {
+				return nil, err
+			}
+			after = n
+		}
+	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return 0, nil, classify(err)
+		return nil, classify(err)
 	}
 	defer tx.Rollback()
-	var total int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM `+k.table+` WHERE `+where, c.args...).Scan(&total); err != nil {
-		return 0, nil, classify(err)
+	p := &Page{}
+	countSQL, countArgs := `SELECT count(*) FROM `+k.table+` WHERE `+where, c.args
+	if q.Filter == nil {
+		countSQL, countArgs = `SELECT n FROM counts WHERE name = ?`, []any{k.table}
 	}
-	if q.Count <= 0 || total == 0 || q.StartIndex > total {
-		return total, nil, nil
+	st, err := s.stmt(tx, countSQL)
+	if err == nil {
+		err = st.QueryRowContext(ctx, countArgs...).Scan(&p.Total)
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	if q.Count <= 0 || p.Total == 0 || (q.Cursor == nil && q.StartIndex > p.Total) {
+		return p, nil
 	}
 	start := q.StartIndex
 	if start < 1 {
 		start = 1
 	}
-	args := append(append([]any{}, c.args...), q.Count, start-1)
-	rows, err := tx.QueryContext(ctx, `SELECT id, doc, created, modified, version FROM `+k.table+` WHERE `+where+
-		` ORDER BY `+order+` LIMIT ? OFFSET ?`, args...)
-	if err != nil {
-		return 0, nil, classify(err)
+	pageKey := ""
+	var query string
+	var args []any
+	switch {
+	case after >= 0:
+		query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
+		args = append(append([]any{}, c.args...), after, q.Count+1)
+	case q.SortBy == nil:
+		pageKey = k.table + "\x00" + where + "\x00" + argsKey(c.args)
+		if mark, ok := s.marks.get(pageKey, start); ok {
+			query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
+			args = append(append([]any{}, c.args...), mark, q.Count)
+			break
+		}
+		fallthrough
+	default:
+		query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+		args = append(append([]any{}, c.args...), q.Count, start-1)
 	}
-	var out []*Resource
+	st, err = s.stmt(tx, query)
+	if err != nil {
+		return nil, classify(err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	var seqs []int64
 	for rows.Next() {
 		var r Resource
 		var text string
-		if err := rows.Scan(&r.ID, &text, &r.Created, &r.Modified, &r.Version); err != nil {
+		var seq int64
+		if err := rows.Scan(&seq, &r.ID, &text, &r.Created, &r.Modified, &r.Version); err != nil {
 			rows.Close()
-			return 0, nil, err
+			return nil, err
 		}
 		if r.Doc, err = decodeDoc(text); err != nil {
 			rows.Close()
-			return 0, nil, err
+			return nil, err
 		}
-		out = append(out, &r)
+		r.seq = seq
+		p.Resources = append(p.Resources, &r)
+		seqs = append(seqs, seq)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, nil, classify(err)
+		return nil, classify(err)
+	}
+	if after >= 0 && len(p.Resources) > q.Count {
+		p.Resources = p.Resources[:q.Count]
+		p.NextCursor = encodeCursor(seqs[q.Count-1])
+	}
+	if pageKey != "" && len(p.Resources) > 0 {
+		s.marks.put(pageKey, start+len(p.Resources), seqs[len(seqs)-1])
 	}
 	if q.WithRefs {
-		for _, r := range out {
-			if err := s.fill(tx, k, r); err != nil {
-				return 0, nil, err
+		for _, r := range p.Resources {
+			if err := s.fill(s.readQ(tx), k, r); err != nil {
+				return nil, err
 			}
 		}
 	}
-	return total, out, nil
+	return p, nil
 }
 
 // compiler turns a filter AST into an SQL condition. Attribute names are
@@ -231,20 +311,19 @@ func (c *compiler) leaf(p scim.AttrPath, op scim.CompareOp, v any) (string, erro
 		if sub != nil {
 			o = operand{sql: "json_extract(e.value, " + quoteLit(jsonPath(sub.Name)) + ")", typ: sub.Type, caseExact: sub.CaseExact}
 		}
-		cond, err := c.cmp(o, op, v)
-		if err != nil {
-			return "", err
-		}
-		q := "EXISTS (SELECT 1 FROM json_each(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ") e WHERE " + cond + ")"
 		if op == scim.OpNe {
 			// ne: no element equals the value.
 			eq, err := c.cmp(o, scim.OpEq, v)
 			if err != nil {
 				return "", err
 			}
-			q = "NOT EXISTS (SELECT 1 FROM json_each(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ") e WHERE " + eq + ")"
+			return "NOT EXISTS (SELECT 1 FROM json_each(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ") e WHERE " + eq + ")", nil
 		}
-		return q, nil
+		cond, err := c.cmp(o, op, v)
+		if err != nil {
+			return "", err
+		}
+		return "EXISTS (SELECT 1 FROM json_each(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ") e WHERE " + cond + ")", nil
 	}
 	typ, exact := a.Type, a.CaseExact
 	if a.Type == scim.TypeComplex {
@@ -512,6 +591,10 @@ func (c *compiler) cmp(o operand, op scim.CompareOp, v any) (string, error) {
 		sqlOp, ok := numericOps[op]
 		if !ok {
 			return "", scim.InvalidFilter("a numeric attribute supports eq, ne, gt, ge, lt, le and pr, not %s", op)
+		}
+		if op == scim.OpNe {
+			// ne is true of an absent value, as for strings.
+			return "(CAST(" + x + " AS REAL) IS NOT " + c.arg(f) + ")", nil
 		}
 		return "(CAST(" + x + " AS REAL) " + sqlOp + " " + c.arg(f) + ")", nil
 	}

@@ -84,7 +84,7 @@ func (s *Store) reactivate(tx *sql.Tx, a Actor, doc map[string]any) (r *Resource
 	if active {
 		return nil, false, scim.Uniqueness("externalId %q is already used by the active user %s", c.externalID, id)
 	}
-	old, seq, err := s.load(tx, users, id)
+	old, seq, err := s.load(s.writeQ(tx), users, id)
 	if err != nil {
 		return nil, false, err
 	}

@@ -25,6 +25,7 @@ type Actor struct {
 
 // Resource is a stored user or group as read back.
 type Resource struct {
+	seq      int64 // creation sequence number; 0 when unknown
 	ID       string
 	Doc      map[string]any // attributes, including members/groups when asked for
 	Created  string
@@ -172,12 +173,12 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 			return err
 		}
 		if k == groups && len(members) > 0 {
-			seq, _ := s.seqOf(tx, k, r.ID)
+			seq, _ := s.seqOf(s.writeQ(tx), k, r.ID)
 			if err := s.changeMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberReplace, IDs: members}}); err != nil {
 				return err
 			}
 		}
-		if err := s.fill(tx, k, r); err != nil {
+		if err := s.fill(s.writeQ(tx), k, r); err != nil {
 			return err
 		}
 		out = r
@@ -194,18 +195,20 @@ func (s *Store) insert(tx *sql.Tx, k *kind, doc map[string]any) (*Resource, erro
 	c := k.columns(doc)
 	now := s.stamp()
 	r := &Resource{ID: newID(), Doc: doc, Created: now, Modified: now, Version: 1}
+	var res sql.Result
 	if k == users {
-		_, err = tx.Exec(`INSERT INTO users (id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
+		res, err = tx.Exec(`INSERT INTO users (id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), nullable(c.displayName, c.hasDisplay), c.active, text, now, now)
 	} else {
-		_, err = tx.Exec(`INSERT INTO groups (id, display_name, display_name_fold, external_id, doc, created, modified, version)
+		res, err = tx.Exec(`INSERT INTO groups (id, display_name, display_name_fold, external_id, doc, created, modified, version)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
 			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), text, now, now)
 	}
 	if err != nil {
 		return nil, s.conflict(k, c.name, err)
 	}
+	r.seq, _ = res.LastInsertId()
 	return r, nil
 }
 
@@ -255,12 +258,12 @@ func (s *Store) Get(ctx context.Context, k Kind, id string, withRefs bool) (*Res
 		return nil, err
 	}
 	defer tx.Rollback()
-	r, _, err := s.load(tx, k, id)
+	r, _, err := s.load(s.readQ(tx), k, id)
 	if err != nil {
 		return nil, err
 	}
 	if withRefs {
-		if err := s.fill(tx, k, r); err != nil {
+		if err := s.fill(s.readQ(tx), k, r); err != nil {
 			return nil, err
 		}
 	}
@@ -289,6 +292,7 @@ func (s *Store) load(q querier, k *kind, id string) (*Resource, int64, error) {
 	if r.Doc, err = decodeDoc(text); err != nil {
 		return nil, 0, err
 	}
+	r.seq = seq
 	return &r, seq, nil
 }
 
@@ -303,9 +307,11 @@ func (s *Store) seqOf(q querier, k *kind, id string) (int64, error) {
 
 // fill adds members (group) or groups (user) to r.Doc.
 func (s *Store) fill(q querier, k *kind, r *Resource) error {
-	seq, err := s.seqOf(q, k, r.ID)
-	if err != nil {
-		return err
+	seq, err := r.seq, error(nil)
+	if seq == 0 {
+		if seq, err = s.seqOf(q, k, r.ID); err != nil {
+			return err
+		}
 	}
 	var list []Member
 	if k == groups {
@@ -368,11 +374,11 @@ func (s *Store) Members(ctx context.Context, groupID string) ([]Member, error) {
 		return nil, err
 	}
 	defer tx.Rollback()
-	seq, err := s.seqOf(tx, groups, groupID)
+	seq, err := s.seqOf(s.readQ(tx), groups, groupID)
 	if err != nil {
 		return nil, err
 	}
-	return s.membersOf(tx, seq)
+	return s.membersOf(s.readQ(tx), seq)
 }
 
 // Replace is PUT: doc becomes the whole resource (RFC 7644 §3.5.1). For a
@@ -389,7 +395,7 @@ func (s *Store) Replace(ctx context.Context, a Actor, k Kind, id string, doc map
 	}
 	var out *Resource
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		old, seq, err := s.load(tx, k, id)
+		old, seq, err := s.load(s.writeQ(tx), k, id)
 		if err != nil {
 			return err
 		}
@@ -409,7 +415,7 @@ func (s *Store) Patch(ctx context.Context, a Actor, k Kind, id string, ops []sci
 	rt := k.rt(s)
 	var out *Resource
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		old, seq, err := s.load(tx, k, id)
+		old, seq, err := s.load(s.writeQ(tx), k, id)
 		if err != nil {
 			return err
 		}
@@ -448,15 +454,10 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 	changed := changedKeys(old.Doc, doc)
 	memberChanged := false
 	if len(changes) > 0 {
-		before, err := s.memberCount(tx, seq)
-		if err != nil {
-			return nil, err
-		}
 		added, removed, err := s.applyMembers(tx, seq, changes)
 		if err != nil {
 			return nil, err
 		}
-		_ = before
 		memberChanged = added > 0 || removed > 0
 		if added > 0 {
 			if err := s.logChange(tx, a, "member add", k, old.ID, nameOf(k, doc), []string{"members"}); err != nil {
@@ -508,8 +509,18 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 			return nil, err
 		}
 	}
-	if err := s.fill(tx, k, r); err != nil {
-		return nil, err
+	// A user's groups are few and part of the 200 response. A group's
+	// members can be 100,000: the PATCH answer is 204 and a PUT answer is
+	// built from the request, so they are not read back here; the cost of a
+	// member change stays independent of the group's size.
+	if k == users {
+		if err := s.fill(s.writeQ(tx), k, r); err != nil {
+			return nil, err
+		}
+	} else if changes != nil && len(changes) == 1 && changes[0].Kind == scim.MemberReplace && op == "replace" {
+		if err := s.fill(s.writeQ(tx), k, r); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -532,12 +543,6 @@ func changedKeys(a, b map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func (s *Store) memberCount(tx *sql.Tx, seq int64) (int64, error) {
-	var n int64
-	err := tx.QueryRow(`SELECT count(*) FROM members WHERE group_seq = ?`, seq).Scan(&n)
-	return n, err
 }
 
 // changeMembers applies member changes without logging.
@@ -624,7 +629,7 @@ func (s *Store) resolveMember(tx *sql.Tx, id string) (kind int, seq int64, ok bo
 // Delete removes a resource and every membership it takes part in.
 func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		old, seq, err := s.load(tx, k, id)
+		old, seq, err := s.load(s.writeQ(tx), k, id)
 		if err != nil {
 			return err
 		}

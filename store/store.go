@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -65,6 +66,10 @@ type Store struct {
 	wg    sync.WaitGroup
 	now   func() time.Time
 	close sync.Once
+
+	marks  pageMarks
+	stmts  sync.Map // SQL text -> *sql.Stmt on the read pool
+	nstmts atomic.Int64
 }
 
 // Options tune Open.
@@ -133,6 +138,7 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.close.Do(func() { close(s.done) })
 	s.wg.Wait()
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err1 := s.r.Close()
 	err2 := s.w.Close()
 	return errors.Join(err1, err2)

@@ -1,0 +1,408 @@
+package server_test
+
+// Benchmarks for the targets of issue 6. Each drives the real handler stack
+// (auth, routing, JSON, SQLite) over loopback HTTP with 8 concurrent
+// clients against a real database seeded to the size named. Seeded
+// databases are cached in .cache/bench/ at the repository root (created on
+// first use, never committed) and copied before benchmarks that write.
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./server             # 1,000 and 100,000 users
+//	SCIMD_BENCH_1M=1 go test -run '^$' -bench . -benchtime 20000x -timeout 60m ./server
+//
+// Each reports req/s (or members/s, users/s) and p50/p99 latency in ms.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"scimd/scim"
+	"scimd/server"
+	"scimd/store"
+)
+
+const benchClients = 8
+
+func benchSizes() []int {
+	if os.Getenv("SCIMD_BENCH_1M") != "" {
+		return []int{1_000, 100_000, 1_000_000}
+	}
+	return []int{1_000, 100_000}
+}
+
+func cacheDir(b *testing.B) string {
+	dir := filepath.Join("..", ".cache", "bench")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+func benchUser(i int) map[string]any {
+	return map[string]any{
+		"userName":    fmt.Sprintf("user%07d@bench.example.com", i),
+		"externalId":  fmt.Sprintf("ext-%07d", i),
+		"active":      true,
+		"displayName": fmt.Sprintf("Bench User %d", i),
+		"title":       "Engineer",
+		"name":        map[string]any{"givenName": "Bench", "familyName": fmt.Sprintf("User%d", i), "formatted": fmt.Sprintf("Bench User%d", i)},
+		"emails":      []any{map[string]any{"type": "work", "value": fmt.Sprintf("user%07d@bench.example.com", i), "primary": true}},
+		"phoneNumbers": []any{map[string]any{"type": "work", "value": "+1 555 0100"},
+			map[string]any{"type": "mobile", "value": "+1 555 0101"}},
+		scim.EnterpriseSchema: map[string]any{"employeeNumber": fmt.Sprint(i), "department": "R&D"},
+	}
+}
+
+// seeded returns the path of a cached database with n users (and the ids of
+// a sample of them), creating it on first use.
+func seeded(b *testing.B, n int) (string, []string) {
+	b.Helper()
+	path := filepath.Join(cacheDir(b), fmt.Sprintf("users-%d-v1.db", n))
+	idsPath := path + ".ids"
+	if _, err := os.Stat(idsPath); err == nil {
+		data, err := os.ReadFile(idsPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return path, strings.Fields(string(data))
+	}
+	os.Remove(path)
+	os.Remove(path + "-wal")
+	os.Remove(path + "-shm")
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sample []string
+	const chunk = 20000
+	for i := 0; i < n; i += chunk {
+		docs := make([]map[string]any, 0, chunk)
+		for j := i; j < min(i+chunk, n); j++ {
+			docs = append(docs, benchUser(j))
+		}
+		ids, err := st.BulkCreate(context.Background(), store.Users, docs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := 0; j < len(ids); j += max(1, n/2000) {
+			sample = append(sample, ids[j])
+		}
+	}
+	if err := st.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(idsPath, []byte(strings.Join(sample, "\n")), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path, sample
+}
+
+// copyDB copies a cached database to a temp folder for benchmarks that write.
+func copyDB(b *testing.B, src string) string {
+	dst := filepath.Join(b.TempDir(), "bench.db")
+	in, err := os.Open(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		b.Fatal(err)
+	}
+	out.Close()
+	return dst
+}
+
+type benchEnv struct {
+	st     *store.Store
+	url    string
+	token  string
+	client *http.Client
+}
+
+func startBench(b *testing.B, path string, idp string) *benchEnv {
+	b.Helper()
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	secret, _, err := st.IssueToken(context.Background(), fmt.Sprintf("bench-%d", time.Now().UnixNano()), idp, time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := server.New(st, server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ts := httptest.NewServer(srv.Handler())
+	b.Cleanup(func() {
+		ts.Close()
+		st.Close()
+	})
+	tr := &http.Transport{MaxIdleConnsPerHost: benchClients * 2, MaxConnsPerHost: benchClients * 2}
+	return &benchEnv{st: st, url: ts.URL + "/scim/v2", token: secret, client: &http.Client{Transport: tr}}
+}
+
+// run sends b.N requests from benchClients goroutines; mk builds request i.
+// It reports req/s and p50/p99 latency, and fails on any unexpected status.
+func (e *benchEnv) run(b *testing.B, want int, mk func(i int) *http.Request) []time.Duration {
+	b.Helper()
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var failed atomic.Value
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := 0; c < benchClients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				req := mk(i)
+				req.Header.Set("Authorization", "Bearer "+e.token)
+				t0 := time.Now()
+				resp, err := e.client.Do(req)
+				if err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat[i] = time.Since(t0)
+				if resp.StatusCode != want {
+					failed.Store(fmt.Sprintf("request %d: status %d, want %d", i, resp.StatusCode, want))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if f := failed.Load(); f != nil {
+		b.Fatal(f)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	return lat
+}
+
+func get(url string) *http.Request {
+	r, _ := http.NewRequest("GET", url, nil)
+	return r
+}
+
+func withBody(method, url, body string) *http.Request {
+	r, _ := http.NewRequest(method, url, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/scim+json; charset=utf-8")
+	return r
+}
+
+func BenchmarkLookupUserName(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			path, _ := seeded(b, n)
+			e := startBench(b, path, "entra")
+			e.run(b, 200, func(i int) *http.Request {
+				return get(fmt.Sprintf(`%s/Users?filter=userName+eq+%%22user%07d%%40bench.example.com%%22`, e.url, (i*7919)%n))
+			})
+		})
+	}
+}
+
+func BenchmarkGetUserByID(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			path, ids := seeded(b, n)
+			e := startBench(b, path, "entra")
+			e.run(b, 200, func(i int) *http.Request { return get(e.url + "/Users/" + ids[i%len(ids)]) })
+		})
+	}
+}
+
+// entraCreate is the Microsoft SCIM Validator's full user body
+// (entra-id.md §2.2(c)) with a unique userName.
+func entraCreate(i int) string {
+	return fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+"userName":"new%08d@ondricka.us","externalId":"0a21f0f2-8d2a-4f8e-bf98-%012d","active":true,"displayName":"NDSQQTECVAAC","title":"CJSGUNOAAMMQ",
+"emails":[{"type":"work","value":"thaddeus%d@hammes.info","primary":true}],"preferredLanguage":"hi",
+"name":{"givenName":"Elfrieda","familyName":"Urban","formatted":"Myah","middleName":"Cindy","honorificPrefix":"Minerva","honorificSuffix":"Micaela"},
+"addresses":[{"type":"work","formatted":"ZQEHBLETAAQE","streetAddress":"25928 Katlyn Row","locality":"YRAKBQCGOHZF","region":"XCCVLAIDMQYR","postalCode":"cx47 4mz","primary":true,"country":"Sierra Leone"}],
+"phoneNumbers":[{"type":"work","value":"10-040-1308","primary":true},{"type":"mobile","value":"10-040-1308"},{"type":"fax","value":"10-040-1308"}],
+"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"OXYYEGWVLTGW","department":"ZYWTBPDFHIIP","costCenter":"ASHTVSKANCGL","organization":"DPQRRHJMBXZE","division":"WXNFEJQDRAVI"},
+"roles":[{"primary":"True","display":"MRONYWGFFHXQ","value":"WDEIISGWWQBE","type":"XVTUOHMYUFRL"}],
+"userType":"GZILLRZCFPNC","nickName":"FOGSIQTKHIPG","locale":"RJWNTUNNOHNZ","timezone":"America/Guayaquil","profileUrl":"BAPNQLJSRQGD","meta":{"resourceType":"User"}}`, i, i, i)
+}
+
+func BenchmarkCreateUser(b *testing.B) {
+	e := startBench(b, filepath.Join(b.TempDir(), "create.db"), "entra")
+	e.run(b, 201, func(i int) *http.Request { return withBody("POST", e.url+"/Users", entraCreate(i)) })
+}
+
+// entraPatch is Entra's six-op update (entra-id.md §2.5A).
+const entraPatch = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+{"op":"Replace","path":"displayName","value":"Pvlo%d"},
+{"op":"Replace","path":"emails[type eq \"work\"].value","value":"Test%d@test.microsoft.com"},
+{"op":"Replace","path":"name.givenName","value":"Gtfd"},
+{"op":"Replace","path":"name.familyName","value":"Pkqf"},
+{"op":"Replace","path":"externalId","value":"Eqpj%d"},
+{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber","value":"Eqpj%d"}]}`
+
+func BenchmarkPatchUser(b *testing.B) {
+	path, ids := seeded(b, 100_000)
+	e := startBench(b, copyDB(b, path), "entra")
+	e.run(b, 200, func(i int) *http.Request {
+		return withBody("PATCH", e.url+"/Users/"+ids[i%len(ids)], fmt.Sprintf(entraPatch, i, i, i, i))
+	})
+}
+
+// bigGroup makes a group with 100,000 members in a copy of the 100k-user
+// database and returns its id and the member-less users' ids to add.
+func bigGroup(b *testing.B) (*benchEnv, string, []string) {
+	path, _ := seeded(b, 100_000)
+	e := startBench(b, copyDB(b, path), "entra")
+	ctx := context.Background()
+	g, err := e.st.Create(ctx, store.Actor{}, store.Groups, map[string]any{"displayName": fmt.Sprintf("big-%d", time.Now().UnixNano())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []string
+	for start := 1; ; start += 200 {
+		_, page, err := e.st.List(ctx, store.Users, store.Query{StartIndex: start, Count: 200})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			ids = append(ids, r.ID)
+		}
+	}
+	// Members: the first 100,000 users; the extra users to add are created.
+	if err := e.st.BulkAddMembers(ctx, g.ID, ids); err != nil {
+		b.Fatal(err)
+	}
+	extra := make([]map[string]any, 0, 50_000)
+	for i := 0; i < 50_000; i++ {
+		extra = append(extra, map[string]any{"userName": fmt.Sprintf("extra%07d@bench.example.com", i), "active": true})
+	}
+	extraIDs, err := e.st.BulkCreate(ctx, store.Users, extra)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, g.ID, extraIDs
+}
+
+func BenchmarkGroupAddOneMember(b *testing.B) {
+	e, gid, extra := bigGroup(b)
+	if b.N > len(extra) {
+		b.Fatalf("b.N %d > %d prepared users; use -benchtime with at most that many", b.N, len(extra))
+	}
+	e.run(b, 204, func(i int) *http.Request {
+		return withBody("PATCH", e.url+"/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"members","value":[{"$ref":null,"value":"`+extra[i]+`"}]}]}`)
+	})
+}
+
+func BenchmarkGroupMembers100(b *testing.B) {
+	e, gid, extra := bigGroup(b)
+	// Alternate: add 100 new members, then remove the same 100.
+	lat := e.run(b, 204, func(i int) *http.Request {
+		chunk := (i / 2) % (len(extra) / 100)
+		var buf bytes.Buffer
+		op := "add"
+		if i%2 == 1 {
+			op = "remove"
+		}
+		buf.WriteString(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"` + op + `","path":"members","value":[`)
+		for j := 0; j < 100; j++ {
+			if j > 0 {
+				buf.WriteByte(',')
+			}
+			buf.WriteString(`{"value":"` + extra[chunk*100+j] + `"}`)
+		}
+		buf.WriteString(`]}]}`)
+		return withBody("PATCH", e.url+"/Groups/"+gid, buf.String())
+	})
+	var total time.Duration
+	for _, d := range lat {
+		total += d
+	}
+	// Requests run 8 at a time, so wall time is about total/8.
+	b.ReportMetric(float64(b.N*100)/(total.Seconds()/benchClients), "members/s")
+}
+
+func BenchmarkGetGroupExcludingMembers(b *testing.B) {
+	e, gid, _ := bigGroup(b)
+	e.run(b, 200, func(i int) *http.Request { return get(e.url + "/Groups/" + gid + "?excludedAttributes=members") })
+}
+
+// BenchmarkListAllUsers pages through every user with count=200 (sequential,
+// as Okta imports) and reports users/s and the slowest page relative to the
+// first.
+func BenchmarkListAllUsers(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			path, _ := seeded(b, n)
+			e := startBench(b, path, "okta")
+			b.ResetTimer()
+			var users int
+			var times []time.Duration
+			start := time.Now()
+			for it := 0; it < b.N; it++ {
+				times = times[:0]
+				for si := 1; si <= n; si += 200 {
+					req := get(fmt.Sprintf("%s/Users?startIndex=%d&count=200", e.url, si))
+					req.Header.Set("Authorization", "Bearer "+e.token)
+					t0 := time.Now()
+					resp, err := e.client.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Fatalf("status %d", resp.StatusCode)
+					}
+					times = append(times, time.Since(t0))
+					users += 200
+				}
+			}
+			el := time.Since(start)
+			b.ReportMetric(float64(users)/el.Seconds(), "users/s")
+			// Deep pages against the first ones: mean of the last tenth of
+			// the walk over the mean of the first tenth (1.0 = flat).
+			tenth := max(1, len(times)/10)
+			mean := func(d []time.Duration) float64 {
+				var t time.Duration
+				for _, x := range d {
+					t += x
+				}
+				return float64(t) / float64(len(d))
+			}
+			b.ReportMetric(mean(times[len(times)-tenth:])/mean(times[:tenth]), "last/first")
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.Sys)/(1<<20), "sys-MB")
+		})
+	}
+}
