@@ -160,6 +160,15 @@ func (p *patcher) apply(op PatchOp) error {
 		}
 		return p.applyObject(op.Op, obj)
 	}
+	// A path that is a whole extension's URN addresses its object, as it
+	// does in attributes= and in resource bodies.
+	if ext := p.rt.schemaFor(op.Path.Attr.String()); ext != nil && ext != p.rt.Schema && op.Path.Filter == nil {
+		if op.Op == "remove" || quirkClear(op.Value) {
+			delete(p.doc, ext.ID)
+			return nil
+		}
+		return p.applyObject(op.Op, map[string]any{ext.ID: op.Value})
+	}
 	t, err := p.rt.Resolve(op.Path.Attr)
 	if err != nil {
 		return err
@@ -187,7 +196,14 @@ func (p *patcher) apply(op PatchOp) error {
 func (p *patcher) applyObject(op string, obj map[string]any) error {
 	for _, k := range sortedKeys(obj) {
 		v := obj[k]
-		if ext := p.rt.schemaFor(k); ext != nil && ext != p.rt.Schema {
+		if ext := p.rt.schemaFor(k); ext == p.rt.Schema {
+			if inner, ok := v.(map[string]any); ok {
+				if err := p.applyObject(op, inner); err != nil {
+					return err
+				}
+			}
+			continue
+		} else if ext != nil {
 			inner, ok := v.(map[string]any)
 			if !ok {
 				if v == nil {
@@ -484,8 +500,16 @@ func eqFields(t Target, f Expr) (map[string]any, bool) {
 	return out, walk(f)
 }
 
+// onlyFilterFields reports whether a cleared element has nothing left but
+// what the filter selected on and the labels type, primary and display, so
+// that clearing emails[type eq "work"].value removes the work email instead
+// of leaving {"type":"work","primary":true} (Entra's null-update test;
+// TestPatchIdPShapes "Entra clear with empty string").
 func onlyFilterFields(m, eq map[string]any) bool {
 	for k := range m {
+		if k == "type" || k == "primary" || k == "display" {
+			continue
+		}
 		if _, ok := eq[k]; !ok {
 			return false
 		}
@@ -583,6 +607,9 @@ func sameValue(x, y any, a *Attribute) bool {
 // members_ turns an operation on a Group's members into set operations.
 func (p *patcher) members_(op string, t Target, filter Expr, v any, hasValue bool) error {
 	if t.Sub != nil {
+		if t.Sub.Mutability == Immutable {
+			return Mutability("members.%s is immutable; add or remove whole members", t.Sub.Name)
+		}
 		return InvalidPath("members.%s cannot be changed; add or remove whole members", t.Sub.Name)
 	}
 	var ids []string
@@ -614,6 +641,12 @@ func (p *patcher) members_(op string, t Target, filter Expr, v any, hasValue boo
 		return err
 	}
 	nl, _ := nv.([]any)
+	// Normalising drops elements that hold nothing writable ({"display":
+	// "x"}); a member without an id is an error, not a no-op
+	// (TestPatchGroupMembers "member without value").
+	if raw, ok := v.([]any); ok && len(nl) < len(raw) {
+		return InvalidValue("members: %d of %d elements have no value (the member's id)", len(raw)-len(nl), len(raw))
+	}
 	for i, el := range nl {
 		m := el.(map[string]any)
 		id, _ := m["value"].(string)

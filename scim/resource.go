@@ -244,7 +244,22 @@ func (rt *ResourceType) Normalize(in map[string]any, lim Limits) (map[string]any
 			}
 			continue
 		}
-		if ext := rt.schemaFor(k); ext != nil && ext != rt.Schema {
+		if ext := rt.schemaFor(k); ext == rt.Schema {
+			// {"urn:...:core:2.0:User": {"microsoftId": ...}}: core attributes
+			// nested under their own schema URN, like an extension.
+			inner, ok := v.(map[string]any)
+			if !ok {
+				continue
+			}
+			nested, err := rt.Normalize(inner, lim)
+			if err != nil {
+				return nil, err
+			}
+			for nk, nv := range nested {
+				out[nk] = nv
+			}
+			continue
+		} else if ext != nil {
 			if v == nil {
 				continue
 			}

@@ -499,8 +499,7 @@ func (c *Catalog) declare(ca CustomAttribute) error {
 		if strings.HasPrefix(strings.ToLower(urn), "urn:ietf:params:scim:schemas:core:") {
 			return fmt.Errorf("attribute %q: unknown core schema %q", ca.Name, urn)
 		}
-		s = &Schema{ID: urn, Name: urn[strings.LastIndex(urn[:len(urn)-len(rt.Name)-1], ":")+1:],
-			Description: "Operator-declared extension"}
+		s = &Schema{ID: urn, Name: extensionName(urn, rt.Name), Description: "Operator-declared extension"}
 		rt.Extensions = append(rt.Extensions, s)
 	}
 	if s.Attr(name) != nil {
@@ -513,6 +512,18 @@ func (c *Catalog) declare(ca CustomAttribute) error {
 	}
 	s.Attributes = append(s.Attributes, a)
 	return nil
+}
+
+// extensionName is the human-readable name (RFC 7643 §7) of an operator
+// extension schema: the URN segment before the version and the resource
+// type, "acme" for urn:ietf:params:scim:schemas:extension:acme:2.0:User
+// (TestSchemasGolden in server pins it).
+func extensionName(urn, resource string) string {
+	segs := strings.Split(strings.TrimSuffix(urn, ":"+resource), ":")
+	if n := len(segs); n > 1 && strings.Trim(segs[n-1], "0123456789.") == "" {
+		segs = segs[:n-1]
+	}
+	return segs[len(segs)-1]
 }
 
 func buildCustom(ca CustomAttribute, name string) (*Attribute, error) {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,10 @@ type Config struct {
 	Logger     *slog.Logger
 	// HSTS adds Strict-Transport-Security to HTTPS responses.
 	HSTS bool
+	// AuthFailuresPerMinute is how many refused authentications one client
+	// address may have per minute before it gets 429 (ratelimit.go); 0 is
+	// no limit. Valid tokens are never limited.
+	AuthFailuresPerMinute int
 }
 
 // DefaultConfig holds the built-in defaults.
@@ -45,6 +50,10 @@ type Server struct {
 	usage store.Usage
 	mux   *http.ServeMux
 	ready atomic.Bool
+	// authLimit counts refused authentications per address; nil is off.
+	authLimit *authLimiter
+	// failures queues failed requests for the provisioning log (failures.go).
+	failures store.Failures
 }
 
 // New builds a server. Call FlushUsage periodically (Run does) to persist
@@ -66,6 +75,7 @@ func New(st *store.Store, cfg Config) *Server {
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s.authLimit = newAuthLimiter(cfg.AuthFailuresPerMinute, time.Now)
 	s.routes()
 	s.ready.Store(true)
 	return s
@@ -75,7 +85,10 @@ func New(st *store.Store, cfg Config) *Server {
 func (s *Server) Handler() http.Handler { return s }
 
 // FlushUsage writes tokens' last-used times collected since the last call.
-func (s *Server) FlushUsage(ctx context.Context) error { return s.st.FlushUsage(ctx, &s.usage) }
+// It also waits for queued failure records of the provisioning log.
+func (s *Server) FlushUsage(ctx context.Context) error {
+	return errors.Join(s.st.FlushUsage(ctx, &s.usage), s.st.FlushFailures(ctx, &s.failures))
+}
 
 // handler is an HTTP handler that returns its error instead of writing it.
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -205,7 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			info.errMsg = err.Error()
 			h.Set("WWW-Authenticate", `Bearer realm="scimd"`)
-			s.writeError(rw, r, err)
+			s.writeError(rw, r, s.limitAuthFailure(rw, r, err))
 			return
 		}
 		info.token = a.Token
@@ -293,10 +306,13 @@ func (s *Server) authenticate(r *http.Request) (store.Actor, error) {
 	default:
 		return store.Actor{}, scim.Unauthorized("the Authorization header is malformed: expected \"Bearer <token>\"")
 	}
-	t, err := s.st.Authenticate(r.Context(), secret)
+	t, err := s.st.AuthenticateCached(r.Context(), secret)
 	if err != nil {
 		var ae *store.AuthError
 		if errors.As(err, &ae) {
+			if info, ok := r.Context().Value(statusKey).(*reqInfo); ok {
+				info.token = ae.Token // name of an expired/revoked token, for the logs
+			}
 			return store.Actor{}, scim.Unauthorized("%s", ae.Reason)
 		}
 		return store.Actor{}, err
@@ -335,6 +351,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if info, ok := r.Context().Value(statusKey).(*reqInfo); ok && info.errMsg == "" {
 		info.errMsg = se.Detail
 	}
+	s.recordFailure(r, se)
 	writeJSON(w, se.Status, se)
 }
 
@@ -346,6 +363,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		b = []byte(`{"schemas":["` + scim.ErrorSchema + `"],"status":"500","detail":"response encoding failed"}`)
 	}
 	w.Header().Set("Content-Type", "application/scim+json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
 }

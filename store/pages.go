@@ -132,6 +132,11 @@ type cq struct {
 
 func (s *Store) readQ(tx *sql.Tx) cq { return cq{s, s.r, tx} }
 
+// autoQ runs each query on its own (autocommit) on the read pool: no
+// BEGIN/ROLLBACK round trip, for reads that need no snapshot across
+// statements.
+func (s *Store) autoQ() cq { return cq{s, s.r, nil} }
+
 // writeQ runs queries on the writer's transaction directly: the writer pool
 // has one connection, which the transaction holds, so preparing a
 // pool-level statement there would wait for it forever.
@@ -142,7 +147,12 @@ func (q cq) QueryRow(query string, args ...any) *sql.Row {
 		return q.tx.QueryRow(query, args...)
 	}
 	st, err := q.s.prep(q.db, query)
-	if err != nil || st == nil {
+	switch {
+	case q.tx == nil && (err != nil || st == nil):
+		return q.db.QueryRow(query, args...)
+	case q.tx == nil:
+		return st.QueryRow(args...)
+	case err != nil || st == nil:
 		return q.tx.QueryRow(query, args...)
 	}
 	return q.tx.Stmt(st).QueryRow(args...)
@@ -153,7 +163,12 @@ func (q cq) Query(query string, args ...any) (*sql.Rows, error) {
 		return q.tx.Query(query, args...)
 	}
 	st, err := q.s.prep(q.db, query)
-	if err != nil || st == nil {
+	switch {
+	case q.tx == nil && (err != nil || st == nil):
+		return q.db.Query(query, args...)
+	case q.tx == nil:
+		return st.Query(args...)
+	case err != nil || st == nil:
 		return q.tx.Query(query, args...)
 	}
 	return q.tx.Stmt(st).Query(args...)
@@ -164,7 +179,12 @@ func (q cq) Exec(query string, args ...any) (sql.Result, error) {
 		return q.tx.Exec(query, args...)
 	}
 	st, err := q.s.prep(q.db, query)
-	if err != nil || st == nil {
+	switch {
+	case q.tx == nil && (err != nil || st == nil):
+		return q.db.Exec(query, args...)
+	case q.tx == nil:
+		return st.Exec(args...)
+	case err != nil || st == nil:
 		return q.tx.Exec(query, args...)
 	}
 	return q.tx.Stmt(st).Exec(args...)

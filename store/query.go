@@ -96,15 +96,15 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 	if q.Filter == nil {
 		countSQL, countArgs = `SELECT n FROM counts WHERE name = ?`, []any{k.table}
 	}
-	st, err := s.stmt(tx, countSQL)
-	if err == nil {
-		err = st.QueryRowContext(ctx, countArgs...).Scan(&p.Total)
+	count := func() error {
+		st, err := s.stmt(tx, countSQL)
+		if err == nil {
+			err = st.QueryRowContext(ctx, countArgs...).Scan(&p.Total)
+		}
+		return classify(err)
 	}
-	if err != nil {
-		return nil, classify(err)
-	}
-	if q.Count <= 0 || p.Total == 0 || (q.Cursor == nil && q.StartIndex > p.Total) {
-		return p, nil
+	if q.Count <= 0 {
+		return p, count()
 	}
 	start := q.StartIndex
 	if start < 1 {
@@ -129,7 +129,7 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 		args = append(append([]any{}, c.args...), q.Count, start-1)
 	}
-	st, err = s.stmt(tx, query)
+	st, err := s.stmt(tx, query)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -157,6 +157,13 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, classify(err)
+	}
+	// A first page that is not full holds every match: no count needed.
+	// (That is the common "userName eq x" lookup: one query, not two.)
+	if after <= 0 && start == 1 && len(p.Resources) < q.Count {
+		p.Total = len(p.Resources)
+	} else if err := count(); err != nil {
+		return nil, err
 	}
 	if after >= 0 && len(p.Resources) > q.Count {
 		p.Resources = p.Resources[:q.Count]

@@ -215,9 +215,9 @@ func (s *Store) insert(tx *sql.Tx, k *kind, doc map[string]any) (*Resource, erro
 func (s *Store) conflict(k *kind, name string, err error) error {
 	if isUnique(err) {
 		if k == users {
-			return scim.Uniqueness("userName %q is already taken by another user (userName is unique, ignoring case)", name)
+			return scim.Uniqueness("userName %q is already taken by another user (userName is unique, ignoring case)", clipID(name))
 		}
-		return scim.Uniqueness("displayName %q is already taken by another group (group names are unique, ignoring case)", name)
+		return scim.Uniqueness("displayName %q is already taken by another group (group names are unique, ignoring case)", clipID(name))
 	}
 	return classify(err)
 }
@@ -252,18 +252,17 @@ func sortedKeys(m map[string]any) []string {
 // Get reads one resource. withRefs adds a group's members or a user's
 // groups; a GET with excludedAttributes=members passes false and never
 // touches the member table.
+//
+// The two reads are not one snapshot: a membership change landing between
+// them shows in the answer, as it would a moment later anyway.
 func (s *Store) Get(ctx context.Context, k Kind, id string, withRefs bool) (*Resource, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	r, _, err := s.load(s.readQ(tx), k, id)
+	q := s.autoQ()
+	r, _, err := s.load(q, k, id)
 	if err != nil {
 		return nil, err
 	}
 	if withRefs {
-		if err := s.fill(s.readQ(tx), k, r); err != nil {
+		if err := s.fill(q, k, r); err != nil {
 			return nil, err
 		}
 	}

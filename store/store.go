@@ -67,6 +67,7 @@ type Store struct {
 	now   func() time.Time
 	close sync.Once
 
+	auth   authCache
 	marks  pageMarks
 	stmts  sync.Map // SQL text -> *sql.Stmt on the read pool
 	nstmts atomic.Int64
