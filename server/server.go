@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -357,25 +356,21 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // writeJSON sends a SCIM JSON body with the SCIM media type.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := marshal(v)
+	bp := bufPool.Get().(*[]byte)
+	b, err := appendJSON((*bp)[:0], v)
 	if err != nil {
 		status = 500
-		b = []byte(`{"schemas":["` + scim.ErrorSchema + `"],"status":"500","detail":"response encoding failed"}`)
+		b = append(b[:0], `{"schemas":["`+scim.ErrorSchema+`"],"status":"500","detail":"response encoding failed"}`...)
 	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/scim+json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
-}
-
-func marshal(v any) ([]byte, error) {
-	var sb strings.Builder
-	e := json.NewEncoder(&sb)
-	e.SetEscapeHTML(false)
-	if err := e.Encode(v); err != nil {
-		return nil, err
+	if cap(b) <= 1<<20 {
+		*bp = b
+		bufPool.Put(bp)
 	}
-	return []byte(sb.String()), nil
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
