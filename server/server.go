@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -354,10 +355,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, se.Status, se)
 }
 
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
 // writeJSON sends a SCIM JSON body with the SCIM media type.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	bp := bufPool.Get().(*[]byte)
-	b, err := appendJSON((*bp)[:0], v)
+	b, err := scim.AppendJSON((*bp)[:0], v)
 	if err != nil {
 		status = 500
 		b = append(b[:0], `{"schemas":["`+scim.ErrorSchema+`"],"status":"500","detail":"response encoding failed"}`...)

@@ -137,10 +137,12 @@ func (s *Store) readQ(tx *sql.Tx) cq { return cq{s, s.r, tx} }
 // statements.
 func (s *Store) autoQ() cq { return cq{s, s.r, nil} }
 
-// writeQ runs queries on the writer's transaction directly: the writer pool
-// has one connection, which the transaction holds, so preparing a
-// pool-level statement there would wait for it forever.
-func (s *Store) writeQ(tx *sql.Tx) cq { return cq{s, nil, tx} }
+// writeQ runs queries on the writer's transaction through statements
+// cached on the writer pool. The pool has a second connection so that a
+// statement can be prepared while the transaction holds the first;
+// database/sql then prepares it once more on the transaction's connection
+// and keeps both.
+func (s *Store) writeQ(tx *sql.Tx) cq { return cq{s, s.w, tx} }
 
 func (q cq) QueryRow(query string, args ...any) *sql.Row {
 	if q.db == nil {

@@ -18,12 +18,12 @@ func (s *Store) softDelete(tx *sql.Tx, a Actor, seq int64, old *Resource) error 
 		return err
 	}
 	c := users.columns(doc)
-	if _, err := tx.Exec(`INSERT INTO users_deleted (seq, id, user_name, user_name_fold, external_id, display_name, doc, created, deleted, version)
+	if _, err := s.writeQ(tx).Exec(`INSERT INTO users_deleted (seq, id, user_name, user_name_fold, external_id, display_name, doc, created, deleted, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, old.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal),
 		nullable(c.displayName, c.hasDisplay), text, old.Created, s.stamp(), old.Version+1); err != nil {
 		return classify(err)
 	}
-	if _, err := tx.Exec(`DELETE FROM users WHERE seq = ?`, seq); err != nil {
+	if _, err := s.writeQ(tx).Exec(`DELETE FROM users WHERE seq = ?`, seq); err != nil {
 		return classify(err)
 	}
 	return s.logChange(tx, a, "delete", users, old.ID, c.name, []string{"active"})
@@ -45,7 +45,7 @@ func (s *Store) reactivate(tx *sql.Tx, a Actor, doc map[string]any) (r *Resource
 		seq, version     int64
 		id, created, txt string
 	)
-	err = tx.QueryRow(`SELECT seq, id, created, version, doc FROM users_deleted WHERE user_name_fold = ?`, c.fold).
+	err = s.writeQ(tx).QueryRow(`SELECT seq, id, created, version, doc FROM users_deleted WHERE user_name_fold = ?`, c.fold).
 		Scan(&seq, &id, &created, &version, &txt)
 	switch {
 	case err == nil:
@@ -57,12 +57,12 @@ func (s *Store) reactivate(tx *sql.Tx, a Actor, doc map[string]any) (r *Resource
 			return nil, false, err
 		}
 		now := s.stamp()
-		if _, err := tx.Exec(`INSERT INTO users (seq, id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
+		if _, err := s.writeQ(tx).Exec(`INSERT INTO users (seq, id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, id, c.name, c.fold, nullable(c.externalID, c.hasExternal),
 			nullable(c.displayName, c.hasDisplay), c.active, text, created, now, version+1); err != nil {
 			return nil, false, s.conflict(users, c.name, err)
 		}
-		if _, err := tx.Exec(`DELETE FROM users_deleted WHERE seq = ?`, seq); err != nil {
+		if _, err := s.writeQ(tx).Exec(`DELETE FROM users_deleted WHERE seq = ?`, seq); err != nil {
 			return nil, false, classify(err)
 		}
 		r := &Resource{ID: id, Doc: doc, Created: created, Modified: now, Version: version + 1}
@@ -74,7 +74,7 @@ func (s *Store) reactivate(tx *sql.Tx, a Actor, doc map[string]any) (r *Resource
 		return nil, false, nil
 	}
 	var active bool
-	err = tx.QueryRow(`SELECT seq, id, active FROM users WHERE external_id = ? ORDER BY active DESC LIMIT 1`, c.externalID).Scan(&seq, &id, &active)
+	err = s.writeQ(tx).QueryRow(`SELECT seq, id, active FROM users WHERE external_id = ? ORDER BY active DESC LIMIT 1`, c.externalID).Scan(&seq, &id, &active)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -89,6 +89,6 @@ func (s *Store) reactivate(tx *sql.Tx, a Actor, doc map[string]any) (r *Resource
 		return nil, false, err
 	}
 	users.rt(s).Carry(old.Doc, doc)
-	r, err = s.update(tx, a, users, seq, old, doc, nil, "reactivate")
+	r, err = s.update(tx, a, users, seq, old, doc, nil, "reactivate", "")
 	return r, true, err
 }

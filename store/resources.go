@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -108,13 +107,8 @@ func decodeDoc(text string) (map[string]any, error) {
 }
 
 func encodeDoc(doc map[string]any) (string, error) {
-	var b bytes.Buffer
-	e := json.NewEncoder(&b)
-	e.SetEscapeHTML(false)
-	if err := e.Encode(doc); err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
+	b, err := scim.AppendJSON(make([]byte, 0, 1024), doc)
+	return string(b), err
 }
 
 // columns extracts the indexed columns of a document.
@@ -156,8 +150,12 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		members = memberIDs(doc)
 		delete(doc, "members")
 	}
+	text, err := encodeDoc(doc)
+	if err != nil {
+		return nil, err
+	}
 	var out *Resource
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		if k == users {
 			r, done, err := s.reactivate(tx, a, doc)
 			if err != nil || done {
@@ -168,7 +166,7 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		if err := s.checkUnique(tx, k, doc, 0); err != nil {
 			return err
 		}
-		r, err := s.insert(tx, k, doc)
+		r, err := s.insertText(tx, k, doc, text)
 		if err != nil {
 			return err
 		}
@@ -178,8 +176,10 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 				return err
 			}
 		}
-		if err := s.fill(s.writeQ(tx), k, r); err != nil {
-			return err
+		if k == groups { // a new user is in no group yet
+			if err := s.fill(s.writeQ(tx), k, r); err != nil {
+				return err
+			}
 		}
 		out = r
 		return s.logChange(tx, a, "create", k, r.ID, nameOf(k, doc), sortedKeys(doc))
@@ -192,16 +192,23 @@ func (s *Store) insert(tx *sql.Tx, k *kind, doc map[string]any) (*Resource, erro
 	if err != nil {
 		return nil, err
 	}
+	return s.insertText(tx, k, doc, text)
+}
+
+// insertText is insert with the document already encoded, so callers can
+// encode outside the writer goroutine.
+func (s *Store) insertText(tx *sql.Tx, k *kind, doc map[string]any, text string) (*Resource, error) {
+	var err error
 	c := k.columns(doc)
 	now := s.stamp()
 	r := &Resource{ID: newID(), Doc: doc, Created: now, Modified: now, Version: 1}
 	var res sql.Result
 	if k == users {
-		res, err = tx.Exec(`INSERT INTO users (id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
+		res, err = s.writeQ(tx).Exec(`INSERT INTO users (id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), nullable(c.displayName, c.hasDisplay), c.active, text, now, now)
 	} else {
-		res, err = tx.Exec(`INSERT INTO groups (id, display_name, display_name_fold, external_id, doc, created, modified, version)
+		res, err = s.writeQ(tx).Exec(`INSERT INTO groups (id, display_name, display_name_fold, external_id, doc, created, modified, version)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
 			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), text, now, now)
 	}
@@ -402,7 +409,7 @@ func (s *Store) Replace(ctx context.Context, a Actor, k Kind, id string, doc map
 			return scim.PreconditionFailed("%s %s has changed (version %s); read it again and retry", k.name, id, scim.ETag(old.Version))
 		}
 		rt.Carry(old.Doc, doc)
-		r, err := s.update(tx, a, k, seq, old, doc, changes, "replace")
+		r, err := s.update(tx, a, k, seq, old, doc, changes, "replace", "")
 		out = r
 		return err
 	})
@@ -412,44 +419,77 @@ func (s *Store) Replace(ctx context.Context, a Actor, k Kind, id string, doc map
 // Patch applies PATCH operations atomically: all of them or none.
 func (s *Store) Patch(ctx context.Context, a Actor, k Kind, id string, ops []scim.PatchOp, opt scim.PatchOptions, ifMatch string) (*Resource, error) {
 	rt := k.rt(s)
-	var out *Resource
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		old, seq, err := s.load(s.writeQ(tx), k, id)
-		if err != nil {
-			return err
-		}
-		if ifMatch != "" && !scim.MatchETag(ifMatch, old.Version) {
-			return scim.PreconditionFailed("%s %s has changed (version %s); read it again and retry", k.name, id, scim.ETag(old.Version))
-		}
-		doc, err := decodeDoc(mustEncode(old.Doc))
-		if err != nil {
-			return err
-		}
+	// The work is done optimistically on a snapshot read outside the
+	// writer, so the single writer goroutine only checks that the version
+	// is still the one patched and stores the result. Only when another
+	// write got in between is the PATCH applied again inside the writer.
+	type prepared struct {
+		old     *Resource
+		doc     map[string]any
+		changes []scim.MemberChange
+		text    string
+	}
+	apply := func(old *Resource) (*prepared, error) {
+		doc := scim.DeepCopy(old.Doc).(map[string]any)
 		changes, err := rt.ApplyPatch(doc, ops, opt)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := rt.Validate(doc); err != nil {
-			return err
+			return nil, err
 		}
-		r, err := s.update(tx, a, k, seq, old, doc, changes, "patch")
+		text, err := encodeDoc(doc)
+		if err != nil {
+			return nil, err
+		}
+		return &prepared{old, doc, changes, text}, nil
+	}
+	var pre *prepared
+	if snap, _, err := s.load(s.autoQ(), k, id); err == nil {
+		if ifMatch == "" || scim.MatchETag(ifMatch, snap.Version) {
+			if pre, err = apply(snap); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var out *Resource
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var (
+			seq, version int64
+		)
+		err := s.writeQ(tx).QueryRow(`SELECT seq, version FROM `+k.table+` WHERE id = ?`, id).Scan(&seq, &version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(k, id)
+		}
+		if err != nil {
+			return classify(err)
+		}
+		if ifMatch != "" && !scim.MatchETag(ifMatch, version) {
+			return scim.PreconditionFailed("%s %s has changed (version %s); read it again and retry", k.name, id, scim.ETag(version))
+		}
+		p := pre
+		if p == nil || p.old.Version != version {
+			old, _, err := s.load(s.writeQ(tx), k, id)
+			if err != nil {
+				return err
+			}
+			if p, err = apply(old); err != nil {
+				return err
+			}
+		}
+		r, err := s.update(tx, a, k, seq, p.old, p.doc, p.changes, "patch", p.text)
 		out = r
 		return err
 	})
 	return out, err
 }
 
-func mustEncode(doc map[string]any) string {
-	t, err := encodeDoc(doc)
-	if err != nil {
-		panic(err)
-	}
-	return t
-}
 
 // update writes a changed document and member changes, bumping the version
 // only when something changed.
-func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, doc map[string]any, changes []scim.MemberChange, op string) (*Resource, error) {
+//
+// text is doc already encoded, or "" to encode it here.
+func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, doc map[string]any, changes []scim.MemberChange, op, text string) (*Resource, error) {
 	changed := changedKeys(old.Doc, doc)
 	memberChanged := false
 	if len(changes) > 0 {
@@ -478,17 +518,20 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 	if len(changed) > 0 || memberChanged {
 		r.Modified = s.stamp()
 		r.Version++
-		text, err := encodeDoc(doc)
-		if err != nil {
-			return nil, err
+		if text == "" {
+			var err error
+			if text, err = encodeDoc(doc); err != nil {
+				return nil, err
+			}
 		}
+		var err error
 		c := k.columns(doc)
 		if k == users {
-			_, err = tx.Exec(`UPDATE users SET user_name = ?, user_name_fold = ?, external_id = ?, display_name = ?, active = ?,
+			_, err = s.writeQ(tx).Exec(`UPDATE users SET user_name = ?, user_name_fold = ?, external_id = ?, display_name = ?, active = ?,
 				doc = ?, modified = ?, version = ? WHERE seq = ?`,
 				c.name, c.fold, nullable(c.externalID, c.hasExternal), nullable(c.displayName, c.hasDisplay), c.active, text, r.Modified, r.Version, seq)
 		} else {
-			_, err = tx.Exec(`UPDATE groups SET display_name = ?, display_name_fold = ?, external_id = ?, doc = ?, modified = ?, version = ? WHERE seq = ?`,
+			_, err = s.writeQ(tx).Exec(`UPDATE groups SET display_name = ?, display_name_fold = ?, external_id = ?, doc = ?, modified = ?, version = ? WHERE seq = ?`,
 				c.name, c.fold, nullable(c.externalID, c.hasExternal), text, r.Modified, r.Version, seq)
 		}
 		if err != nil {
@@ -555,19 +598,10 @@ func (s *Store) changeMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange
 // fails as a whole); unknown ids in a remove are ignored, so a retried
 // removal succeeds.
 func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange) (added, removed int64, err error) {
-	ins, err := tx.Prepare(`INSERT OR IGNORE INTO members (group_seq, member_kind, member_seq) VALUES (?, ?, ?)`)
-	if err != nil {
-		return 0, 0, classify(err)
-	}
-	defer ins.Close()
-	del, err := tx.Prepare(`DELETE FROM members WHERE group_seq = ? AND member_kind = ? AND member_seq = ?`)
-	if err != nil {
-		return 0, 0, classify(err)
-	}
-	defer del.Close()
+	q := s.writeQ(tx)
 	for _, c := range changes {
 		if c.Kind == scim.MemberReplace {
-			res, err := tx.Exec(`DELETE FROM members WHERE group_seq = ?`, seq)
+			res, err := s.writeQ(tx).Exec(`DELETE FROM members WHERE group_seq = ?`, seq)
 			if err != nil {
 				return 0, 0, classify(err)
 			}
@@ -588,11 +622,11 @@ func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange)
 			if mk == 1 && mseq == seq {
 				return 0, 0, scim.InvalidValue("members: a group cannot be a member of itself")
 			}
-			st := ins
+			stmt := `INSERT OR IGNORE INTO members (group_seq, member_kind, member_seq) VALUES (?, ?, ?)`
 			if c.Kind == scim.MemberRemove {
-				st = del
+				stmt = `DELETE FROM members WHERE group_seq = ? AND member_kind = ? AND member_seq = ?`
 			}
-			res, err := st.Exec(seq, mk, mseq)
+			res, err := q.Exec(stmt, seq, mk, mseq)
 			if err != nil {
 				return 0, 0, classify(err)
 			}
@@ -608,14 +642,14 @@ func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange)
 }
 
 func (s *Store) resolveMember(tx *sql.Tx, id string) (kind int, seq int64, ok bool, err error) {
-	err = tx.QueryRow(`SELECT seq FROM users WHERE id = ?`, id).Scan(&seq)
+	err = s.writeQ(tx).QueryRow(`SELECT seq FROM users WHERE id = ?`, id).Scan(&seq)
 	if err == nil {
 		return 0, seq, true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, false, classify(err)
 	}
-	err = tx.QueryRow(`SELECT seq FROM groups WHERE id = ?`, id).Scan(&seq)
+	err = s.writeQ(tx).QueryRow(`SELECT seq FROM groups WHERE id = ?`, id).Scan(&seq)
 	if err == nil {
 		return 1, seq, true, nil
 	}
@@ -635,13 +669,13 @@ func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch 
 		if ifMatch != "" && !scim.MatchETag(ifMatch, old.Version) {
 			return scim.PreconditionFailed("%s %s has changed (version %s); read it again and retry", k.name, id, scim.ETag(old.Version))
 		}
-		if _, err := tx.Exec(`DELETE FROM members WHERE member_kind = ? AND member_seq = ?`, k.mkind, seq); err != nil {
+		if _, err := s.writeQ(tx).Exec(`DELETE FROM members WHERE member_kind = ? AND member_seq = ?`, k.mkind, seq); err != nil {
 			return classify(err)
 		}
 		if k == users && s.opt.OnDelete == "deactivate" {
 			return s.softDelete(tx, a, seq, old)
 		}
-		if _, err := tx.Exec(`DELETE FROM `+k.table+` WHERE seq = ?`, seq); err != nil {
+		if _, err := s.writeQ(tx).Exec(`DELETE FROM `+k.table+` WHERE seq = ?`, seq); err != nil {
 			return classify(err)
 		}
 		return s.logChange(tx, a, "delete", k, id, nameOf(k, old.Doc), nil)
@@ -655,11 +689,7 @@ func (s *Store) logChange(tx *sql.Tx, a Actor, op string, k *kind, id, name stri
 		attrs = []string{}
 	}
 	b, _ := json.Marshal(attrs)
-	_, err := tx.Exec(`INSERT INTO events (time, token, agent, op, resource_type, resource_id, name, attrs, status)
+	_, err := s.writeQ(tx).Exec(`INSERT INTO events (time, token, agent, op, resource_type, resource_id, name, attrs, status)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 200)`, s.stamp(), a.Token, a.Agent, op, k.name, id, name, string(b))
-	if err != nil {
-		return classify(err)
-	}
-	_, err = tx.Exec(`INSERT INTO state (key, value) VALUES ('last_write', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, s.stamp())
 	return classify(err)
 }

@@ -105,8 +105,10 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.w.SetMaxOpenConns(1)
-	s.w.SetMaxIdleConns(1)
+	// Writes are serialised by the writer goroutine, not by the pool: the
+	// second connection only serves statement preparation (see writeQ).
+	s.w.SetMaxOpenConns(2)
+	s.w.SetMaxIdleConns(2)
 	s.w.SetConnMaxLifetime(0)
 	if err := s.migrate(); err != nil {
 		s.w.Close()
@@ -300,6 +302,21 @@ func (s *Store) runBatch(batch []*job) {
 		}
 		if _, err := tx.Exec("RELEASE job"); err != nil {
 			results[i] = classify(err)
+		}
+	}
+	for _, r := range results {
+		if r == nil {
+			// One bookkeeping row per batch, not per write: when the
+			// directory last changed (shown by 'scimd status').
+			if _, err := s.writeQ(tx).Exec(`INSERT INTO state (key, value) VALUES ('last_write', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, s.stamp()); err != nil {
+				tx.Rollback()
+				err = classify(err)
+				for _, j := range batch {
+					j.done <- err
+				}
+				return
+			}
+			break
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -1,4 +1,4 @@
-package server
+package scim
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		[]string{"x", "y"},
 	}
 	for _, v := range values {
-		got, err := appendJSON(nil, v)
+		got, err := AppendJSON(nil, v)
 		if err != nil {
 			t.Fatal(err)
 		}

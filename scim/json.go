@@ -1,20 +1,19 @@
-package server
+package scim
 
 import (
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"unicode/utf8"
 )
 
-// appendJSON encodes the values that resources are made of (maps, slices,
+// AppendJSON encodes the values that resources are made of (maps, slices,
 // strings, booleans, json.Number, ints, nil) without reflection. Keys are
 // sorted, so the output is the same as encoding/json's; strings are escaped
 // as encoding/json does with SetEscapeHTML(false). Any other type falls back
 // to encoding/json.
-func appendJSON(b []byte, v any) ([]byte, error) {
+func AppendJSON(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -38,7 +37,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = appendJSON(b, el); err != nil {
+			if b, err = AppendJSON(b, el); err != nil {
 				return nil, err
 			}
 		}
@@ -66,7 +65,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			b = appendString(b, k)
 			b = append(b, ':')
 			var err error
-			if b, err = appendJSON(b, x[k]); err != nil {
+			if b, err = AppendJSON(b, x[k]); err != nil {
 				return nil, err
 			}
 		}
@@ -136,4 +135,22 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// DeepCopy copies a decoded JSON document: maps and slices are new, leaves
+// are shared (they are immutable).
+func DeepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = DeepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = DeepCopy(e)
+		}
+		return l
+	}
+	return v
+}
