@@ -108,7 +108,7 @@ func (s *Store) checkUnique(tx *sql.Tx, k *kind, doc map[string]any, selfSeq int
 			}
 		}
 		var other string
-		err := tx.QueryRow(`SELECT id FROM `+k.table+` WHERE `+indexExpr(k.table, a)+` = ? AND seq != ? LIMIT 1`, v, selfSeq).Scan(&other)
+		err := s.writeQ(tx).QueryRow(`SELECT id FROM `+k.table+` WHERE `+indexExpr(k.table, a)+` = ? AND seq != ? LIMIT 1`, v, selfSeq).Scan(&other)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
