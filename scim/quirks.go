@@ -106,3 +106,28 @@ func quirkRemoveValues(v any) ([]any, bool) {
 // replacing the set (RFC 7644 §3.5.2.3, Okta's full push). The interface
 // contract ties this to the token's idp.
 func ReplaceMembersAdds(idp string) bool { return idp == "entra" }
+
+// BoolLiteral reads a filter value compared with a boolean attribute:
+// true/false, and the strings "True"/"False" that Entra filters with
+// (roles[primary eq "True"]; TestQuirkEntraFilterStringBoolean).
+func BoolLiteral(v any) (bool, bool) {
+	b, ok := quirkBool(v).(bool)
+	return b, ok
+}
+
+// BearerSecret takes the secret out of an Authorization header value. The
+// standard form is "Bearer <secret>" (any case); Okta's header-auth mode
+// has been seen sending the secret with no scheme when the admin left
+// "Bearer " out, so a bare value that starts with the token prefix is
+// accepted too (TestQuirkOktaBareAuthorization). ok is false for anything
+// else.
+func BearerSecret(header, prefix string) (secret string, ok bool) {
+	h := strings.TrimSpace(header)
+	switch {
+	case len(h) > 7 && strings.EqualFold(h[:7], "bearer "):
+		return strings.TrimSpace(h[7:]), true
+	case prefix != "" && strings.HasPrefix(h, prefix):
+		return h, true
+	}
+	return "", false
+}

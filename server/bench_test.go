@@ -363,6 +363,7 @@ func bigGroup(b *testing.B) (*benchEnv, string, []string) {
 	if err := e.st.BulkAddMembers(ctx, g.ID, ids); err != nil {
 		b.Fatal(err)
 	}
+	defer e.st.Checkpoint(ctx) // start from a folded WAL, as a running server soon would
 	extra := make([]map[string]any, 0, 50_000)
 	for i := 0; i < 50_000; i++ {
 		extra = append(extra, map[string]any{"userName": fmt.Sprintf("extra%07d@bench.example.com", i), "active": true})

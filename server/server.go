@@ -294,16 +294,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // seen both with and without the "Bearer " prefix, so a bare scimd_ secret
 // is accepted too.
 func (s *Server) authenticate(r *http.Request) (store.Actor, error) {
-	h := strings.TrimSpace(r.Header.Get("Authorization"))
-	var secret string
-	switch {
-	case h == "":
+	h := r.Header.Get("Authorization")
+	if strings.TrimSpace(h) == "" {
 		return store.Actor{}, scim.Unauthorized("no Authorization header: send Authorization: Bearer <token> with a token from 'scimd token issue'")
-	case len(h) > 7 && strings.EqualFold(h[:7], "bearer "):
-		secret = strings.TrimSpace(h[7:])
-	case strings.HasPrefix(h, store.TokenPrefix):
-		secret = h
-	default:
+	}
+	secret, ok := scim.BearerSecret(h, store.TokenPrefix)
+	if !ok {
 		return store.Actor{}, scim.Unauthorized("the Authorization header is malformed: expected \"Bearer <token>\"")
 	}
 	t, err := s.st.AuthenticateCached(r.Context(), secret)

@@ -570,7 +570,7 @@ func (c *compiler) cmp(o operand, op scim.CompareOp, v any) (string, error) {
 	}
 	switch o.typ {
 	case scim.TypeBoolean:
-		b, ok := boolLiteral(v)
+		b, ok := scim.BoolLiteral(v)
 		if !ok {
 			return "", scim.InvalidFilter("a boolean attribute needs true or false, not %v", v)
 		}
@@ -664,20 +664,5 @@ func (c *compiler) cmp(o operand, op scim.CompareOp, v any) (string, error) {
 
 var numericOps = map[scim.CompareOp]string{scim.OpEq: "=", scim.OpNe: "!=", scim.OpGt: ">", scim.OpGe: ">=", scim.OpLt: "<", scim.OpLe: "<="}
 
-// boolLiteral accepts true/false and Entra's "True"/"False" strings.
-func boolLiteral(v any) (bool, bool) {
-	switch b := v.(type) {
-	case bool:
-		return b, true
-	case string:
-		switch strings.ToLower(b) {
-		case "true":
-			return true, true
-		case "false":
-			return false, true
-		}
-	}
-	return false, false
-}
 
 var _ = json.Number("")

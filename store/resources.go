@@ -608,11 +608,13 @@ func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange)
 			n, _ := res.RowsAffected()
 			removed += n
 		}
+		refs, err := s.resolveMembers(tx, c.IDs)
+		if err != nil {
+			return 0, 0, err
+		}
 		for _, id := range c.IDs {
-			mk, mseq, ok, err := s.resolveMember(tx, id)
-			if err != nil {
-				return 0, 0, err
-			}
+			ref, ok := refs[id]
+			mk, mseq := ref.kind, ref.seq
 			if !ok {
 				if c.Kind == scim.MemberRemove {
 					continue
@@ -641,23 +643,59 @@ func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange)
 	return added, removed, nil
 }
 
-func (s *Store) resolveMember(tx *sql.Tx, id string) (kind int, seq int64, ok bool, err error) {
-	err = s.writeQ(tx).QueryRow(`SELECT seq FROM users WHERE id = ?`, id).Scan(&seq)
-	if err == nil {
-		return 0, seq, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, false, classify(err)
-	}
-	err = s.writeQ(tx).QueryRow(`SELECT seq FROM groups WHERE id = ?`, id).Scan(&seq)
-	if err == nil {
-		return 1, seq, true, nil
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, false, nil
-	}
-	return 0, 0, false, classify(err)
+type memberRef struct {
+	kind int
+	seq  int64
 }
+
+// resolveMembers finds the users and groups that ids name, a chunk of ids
+// per query: a 100-member PATCH costs two lookups, not a hundred.
+func (s *Store) resolveMembers(tx *sql.Tx, ids []string) (map[string]memberRef, error) {
+	out := make(map[string]memberRef, len(ids))
+	const chunk = 64
+	q := s.writeQ(tx)
+	for kind, table := range []string{"users", "groups"} {
+		var todo []string
+		for _, id := range ids {
+			if _, ok := out[id]; !ok {
+				todo = append(todo, id)
+			}
+		}
+		for len(todo) > 0 {
+			n := min(chunk, len(todo))
+			part := todo[:n]
+			todo = todo[n:]
+			// Pad to a fixed size so one prepared statement serves all.
+			size := 1
+			if n > 1 {
+				size = chunk
+			}
+			args := make([]any, size)
+			for i := range args {
+				args[i] = part[min(i, n-1)]
+			}
+			rows, err := q.Query(`SELECT id, seq FROM `+table+` WHERE id IN (?`+strings.Repeat(", ?", size-1)+`)`, args...)
+			if err != nil {
+				return nil, classify(err)
+			}
+			for rows.Next() {
+				var id string
+				var seq int64
+				if err := rows.Scan(&id, &seq); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				out[id] = memberRef{kind, seq}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, classify(err)
+			}
+		}
+	}
+	return out, nil
+}
+
 
 // Delete removes a resource and every membership it takes part in.
 func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch string) error {
