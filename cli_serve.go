@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +21,16 @@ import (
 
 // ServeCmd is "scimd serve".
 type ServeCmd struct{}
+
+// Help shows examples.
+func (ServeCmd) Help() string {
+	return `Logs on stderr. In the background it warns about tokens within 30 days of expiry (at
+startup and daily) and deletes provisioning-log entries older than [log] retention.
+
+Examples:
+  scimd serve
+  scimd serve --config /etc/scimd/config.toml`
+}
 
 // Run serves until SIGINT or SIGTERM, then drains in-flight requests.
 func (ServeCmd) Run(cli *CLI) error {
@@ -47,15 +59,25 @@ func openStore(cfg Config) (*store.Store, error) {
 	return store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete})
 }
 
-// serve runs the server until ctx ends. ready, when set, receives the bound
-// address once the database is open and the listener is bound.
+// serve runs the server until ctx ends, then drains in-flight requests for
+// up to [server] shutdown_timeout. With [tls] domains it serves HTTPS on
+// https_port with certificates from ACME (tls.go) and answers challenges and
+// redirects on http_port; otherwise plain HTTP on [server] listen (behind a
+// reverse proxy). ready, when set, receives the bound address (the HTTPS one
+// with TLS) once the database is open and the listeners are bound; systemd
+// hears READY=1 at the same moment (sdnotify.go).
 func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr string)) error {
 	log := newLogger(cfg, logw)
+	if err := checkTLS(cfg.TLS); err != nil {
+		return err
+	}
+	useTLS := len(cfg.TLS.Domains) > 0
 	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	defer startAdminJobs(ctx, cfg, st, log)() // token expiry warnings, log retention (cli_log.go)
 	srv := server.New(st, server.Config{
 		BasePath:   cfg.Server.BasePath,
 		PublicURL:  cfg.Server.PublicURL,
@@ -63,33 +85,101 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		MaxResults: cfg.Limits.MaxResults,
 		Limits:     cfg.scimLimits(),
 		Logger:     log,
+		HSTS:       useTLS,
+
+		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
 	})
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	newHTTP := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: time.Duration(cfg.Server.ReadHeaderTimeout),
+			ReadTimeout:       time.Duration(cfg.Server.ReadTimeout),
+			WriteTimeout:      time.Duration(cfg.Server.WriteTimeout),
+			IdleTimeout:       time.Duration(cfg.Server.IdleTimeout),
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
 	}
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+	hs := newHTTP(srv.Handler())
+	servers := []*http.Server{hs}
+	var run []func() error // each blocks serving one listener
+
+	var addr, url string
+	if !useTLS {
+		ln, err := net.Listen("tcp", cfg.Server.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Server.Listen, err)
+		}
+		addr = ln.Addr().String()
+		url = "http://" + addr + cfg.Server.BasePath
+		run = append(run, func() error { return hs.Serve(ln) })
+	} else {
+		a, err := newACME(cfg, log)
+		if err != nil {
+			return err
+		}
+		defer a.stop()
+		tln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.TLS.HTTPSPort)))
+		if err != nil {
+			return fmt.Errorf("listen on HTTPS port %d: %w", cfg.TLS.HTTPSPort, err)
+		}
+		hln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.TLS.HTTPPort)))
+		if err != nil {
+			tln.Close()
+			return fmt.Errorf("listen on HTTP port %d (ACME challenges and redirects): %w", cfg.TLS.HTTPPort, err)
+		}
+		hs.TLSConfig = a.tlsConfig()
+		redirect := newHTTP(a.httpHandler())
+		servers = append(servers, redirect)
+		// Loads stored certificates now; obtains missing ones in the
+		// background, through the listeners bound above.
+		if err := a.manage(ctx); err != nil {
+			tln.Close()
+			hln.Close()
+			return fmt.Errorf("[tls]: %w", err)
+		}
+		addr = tln.Addr().String()
+		url = "https://" + cfg.TLS.Domains[0]
+		if cfg.TLS.HTTPSPort != 443 {
+			url += ":" + strconv.Itoa(cfg.TLS.HTTPSPort)
+		}
+		url += cfg.Server.BasePath
+		run = append(run, func() error { return hs.ServeTLS(tln, "", "") }, func() error { return redirect.Serve(hln) })
+		log.Info("answering ACME challenges and redirecting to HTTPS", "addr", hln.Addr().String(), "certificates", certStorage(cfg))
 	}
-	addr := ln.Addr().String()
-	log.Info("listening", "addr", addr, "url", "http://"+addr+cfg.Server.BasePath, "database", st.Path(), "version", version)
+	log.Info("listening", "addr", addr, "url", url, "database", st.Path(), "version", version)
 	if ready != nil {
 		ready(addr)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	if err := sdNotify("READY=1\nSTATUS=serving " + url); err != nil {
+		log.Warn("telling systemd we are ready failed", "error", err)
+	}
+	errc := make(chan error, len(run))
+	for _, r := range run {
+		go func() { errc <- r() }()
+	}
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	if every := watchdogInterval(); every > 0 {
+		go watchdog(wctx, every, func(ctx context.Context) error { _, err := st.SchemaVersion(ctx); return err },
+			func(err error) { log.Error("watchdog: not pinging systemd", "error", err) })
+	}
+	// SIGHUP: there are no log files to reopen (logs go to stderr) and
+	// certificates renew by themselves, so it is ignored rather than fatal;
+	// config changes need a restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	flush := time.NewTicker(5 * time.Second)
 	defer flush.Stop()
 	for {
 		select {
 		case err := <-errc:
+			// One listener failed: stop the others rather than half-serve.
+			for _, s := range servers {
+				s.Close()
+			}
 			if errors.Is(err, http.ErrServerClosed) {
 				return nil
 			}
@@ -98,16 +188,28 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 			if err := srv.FlushUsage(context.Background()); err != nil {
 				log.Warn("recording token use failed", "error", err)
 			}
+		case <-hup:
+			log.Info("SIGHUP ignored: nothing to reload; restart scimd to apply config changes")
 		case <-ctx.Done():
+			if err := sdNotify("STOPPING=1"); err != nil {
+				log.Warn("telling systemd we are stopping failed", "error", err)
+			}
 			log.Info("shutting down: draining in-flight requests", "timeout", time.Duration(cfg.Server.ShutdownTimeout).String())
 			sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Server.ShutdownTimeout))
-			err := hs.Shutdown(sctx)
+			var wg sync.WaitGroup
+			errs := make([]error, len(servers))
+			for i, s := range servers {
+				wg.Go(func() { errs[i] = s.Shutdown(sctx) })
+			}
+			wg.Wait()
 			cancel()
 			if ferr := srv.FlushUsage(context.Background()); ferr != nil {
 				log.Warn("recording token use failed", "error", ferr)
 			}
-			if err != nil {
-				hs.Close()
+			if err := errors.Join(errs...); err != nil {
+				for _, s := range servers {
+					s.Close()
+				}
 				return fmt.Errorf("shutdown: %w", err)
 			}
 			log.Info("stopped")

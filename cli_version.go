@@ -9,6 +9,12 @@ import (
 // VersionCmd is "scimd version".
 type VersionCmd struct{}
 
+// Help shows examples.
+func (VersionCmd) Help() string {
+	return `Examples:
+  scimd version`
+}
+
 // Run prints version, commit and Go version.
 func (VersionCmd) Run() error {
 	c := commit

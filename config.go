@@ -21,6 +21,7 @@ type Config struct {
 	Database   DatabaseConfig    `toml:"database"`
 	TLS        TLSConfig         `toml:"tls"`
 	Tokens     TokensConfig      `toml:"tokens"`
+	Log        LogConfig         `toml:"log"`
 	Limits     LimitsConfig      `toml:"limits"`
 	Users      UsersConfig       `toml:"users"`
 	Attributes []AttributeConfig `toml:"attributes"`
@@ -34,6 +35,12 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds how long SIGTERM waits for in-flight requests.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	LogFormat       string   `toml:"log_format"` // "text" or "json"
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request headers (slowloris); the others are http.Server's.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	ReadTimeout       Duration `toml:"read_timeout"`
+	WriteTimeout      Duration `toml:"write_timeout"`
+	IdleTimeout       Duration `toml:"idle_timeout"`
 }
 
 // DatabaseConfig is [database].
@@ -57,6 +64,12 @@ type TokensConfig struct {
 	Lifetime Duration `toml:"lifetime"`
 }
 
+// LogConfig is [log]: the provisioning log (scimd log).
+type LogConfig struct {
+	// Retention is how long log rows are kept; serve deletes older ones.
+	Retention Duration `toml:"retention"`
+}
+
 // LimitsConfig is [limits]: request limits, advertised in
 // /ServiceProviderConfig where SCIM has a field for them.
 type LimitsConfig struct {
@@ -68,6 +81,9 @@ type LimitsConfig struct {
 	MaxValueLength  int   `toml:"max_value_length"`
 	MaxFilterLength int   `toml:"max_filter_length"`
 	MaxFilterNodes  int   `toml:"max_filter_nodes"`
+	// AuthFailuresPerMinute is how many refused authentications one client
+	// address may have per minute before it gets 429; 0 turns it off.
+	AuthFailuresPerMinute int `toml:"auth_failures_per_minute"`
 }
 
 // UsersConfig is [users].
@@ -101,13 +117,17 @@ type AttributeConfig struct {
 func Default() Config {
 	return Config{
 		Server: ServerConfig{Listen: "127.0.0.1:8080", BasePath: "/scim/v2",
-			ShutdownTimeout: Duration(30 * time.Second), LogFormat: "text"},
+			ShutdownTimeout: Duration(30 * time.Second), LogFormat: "text",
+			ReadHeaderTimeout: Duration(10 * time.Second), ReadTimeout: Duration(60 * time.Second),
+			WriteTimeout: Duration(120 * time.Second), IdleTimeout: Duration(120 * time.Second)},
 		Database: DatabaseConfig{Path: "scimd.db"},
 		TLS:      TLSConfig{Domains: []string{}, HTTPSPort: 443, HTTPPort: 80},
 		Tokens:   TokensConfig{Lifetime: Duration(365 * 24 * time.Hour)},
+		Log:      LogConfig{Retention: Duration(90 * 24 * time.Hour)},
 		Users:    UsersConfig{OnDelete: "delete"},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
-			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200},
+			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200,
+			AuthFailuresPerMinute: 20},
 	}
 }
 
@@ -163,6 +183,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Tokens.Lifetime <= 0 {
 		return errors.New("[tokens] lifetime must be positive")
+	}
+	if c.Log.Retention <= 0 {
+		return errors.New("[log] retention must be positive")
+	}
+	if c.Server.ReadHeaderTimeout <= 0 || c.Server.ReadTimeout <= 0 || c.Server.WriteTimeout <= 0 || c.Server.IdleTimeout <= 0 {
+		return errors.New("[server] read_header_timeout, read_timeout, write_timeout and idle_timeout must be positive")
+	}
+	if c.Limits.AuthFailuresPerMinute < 0 {
+		return errors.New("[limits] auth_failures_per_minute must be 0 (off) or positive")
 	}
 	switch c.Server.LogFormat {
 	case "text", "json":

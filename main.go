@@ -25,6 +25,11 @@ type CLI struct {
 
 	Serve   ServeCmd   `cmd:"" help:"Run the SCIM server until SIGINT or SIGTERM."`
 	Token   TokenCmd   `cmd:"" help:"Issue, list, revoke and rotate bearer tokens."`
+	Users   UsersCmd   `cmd:"" help:"List, show and export users."`
+	Groups  GroupsCmd  `cmd:"" help:"List, show and export groups."`
+	Status  StatusCmd  `cmd:"" help:"Counts, database size, token expiry; exits non-zero when a token expires within 7 days."`
+	Log     LogCmd     `cmd:"" help:"Show the provisioning log: changes and failed requests."`
+	Backup  BackupCmd  `cmd:"" help:"Write a verified copy of the database while the server runs."`
 	Version VersionCmd `cmd:"" help:"Print version and build information."`
 }
 

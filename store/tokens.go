@@ -48,9 +48,19 @@ func (t *Token) State(now time.Time) string {
 	return "active"
 }
 
+// Current reports whether t is the live secret of its name: neither
+// replaced by a successor nor revoked. Only current tokens are rotated and
+// warned about; a replaced secret merely runs out its grace period.
+func (t *Token) Current() bool { return t.Successor == 0 && t.Revoked == nil }
+
 // AuthError says why a bearer token was refused; its text is safe to send
-// to the client (it never says which part of a secret was wrong).
-type AuthError struct{ Reason string }
+// to the client (it never says which part of a secret was wrong). Token is
+// the name of the token the secret belongs to, when it is known (expired,
+// revoked, rotated), for the log; it is never a secret.
+type AuthError struct {
+	Reason string
+	Token  string
+}
 
 func (e *AuthError) Error() string { return e.Reason }
 
@@ -91,8 +101,33 @@ var ErrTokenExists = errors.New("a token with that name already exists")
 // ErrNoToken is returned for an unknown token name.
 var ErrNoToken = errors.New("no token has that name")
 
+// ErrTokenName is returned for a name that is not 1 to 64 letters, digits,
+// dots, dashes or underscores starting with a letter or digit. Names become
+// file names (token rotate --due writes DIR/NAME.token), so they must be
+// safe as one path element.
+var ErrTokenName = errors.New("a token name is 1 to 64 letters, digits, '.', '-' or '_', starting with a letter or digit")
+
+// ValidTokenName reports whether name is acceptable for a new token.
+func ValidTokenName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i, c := range []byte(name) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '-' || c == '_'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // IssueToken creates a token and returns its secret, which is shown once.
 func (s *Store) IssueToken(ctx context.Context, name, idp string, lifetime time.Duration) (string, *Token, error) {
+	if !ValidTokenName(name) {
+		return "", nil, ErrTokenName
+	}
 	secret := NewSecret()
 	now := s.now().UTC()
 	t := &Token{Name: name, IDP: idp, Created: now, Expires: now.Add(lifetime)}
@@ -138,15 +173,20 @@ func scanToken(row interface{ Scan(...any) error }) (*Token, error) {
 // be used now. The error is an *AuthError whose reason can be shown.
 func (s *Store) Authenticate(ctx context.Context, secret string) (*Token, error) {
 	if secret == "" {
-		return nil, &AuthError{"no bearer token was sent"}
+		return nil, &AuthError{Reason: "no bearer token was sent"}
 	}
 	if !strings.HasPrefix(secret, TokenPrefix) {
-		return nil, &AuthError{"the bearer token is malformed: scimd tokens start with " + TokenPrefix}
+		return nil, &AuthError{Reason: "the bearer token is malformed: scimd tokens start with " + TokenPrefix}
 	}
-	row := s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, HashSecret(secret))
+	var row *sql.Row
+	if st, err := s.prep(s.r, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`); err == nil && st != nil {
+		row = st.QueryRowContext(ctx, HashSecret(secret))
+	} else {
+		row = s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, HashSecret(secret))
+	}
 	t, err := scanToken(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, &AuthError{"the bearer token is not known to this server"}
+		return nil, &AuthError{Reason: "the bearer token is not known to this server"}
 	}
 	if err != nil {
 		return nil, classify(err)
@@ -154,16 +194,16 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Token, error)
 	now := s.now()
 	switch t.State(now) {
 	case "revoked":
-		return nil, &AuthError{fmt.Sprintf("the bearer token %q was revoked", t.Name)}
+		return nil, &AuthError{fmt.Sprintf("the bearer token %q was revoked", t.Name), t.Name}
 	case "rotated":
-		return nil, &AuthError{fmt.Sprintf("the bearer token %q was replaced by a rotated token and its grace period is over", t.Name)}
+		return nil, &AuthError{fmt.Sprintf("the bearer token %q was replaced by a rotated token and its grace period is over", t.Name), t.Name}
 	case "expired":
-		return nil, &AuthError{fmt.Sprintf("the bearer token %q expired on %s; issue or rotate a token with scimd token rotate", t.Name, t.Expires.Format("2006-01-02"))}
+		return nil, &AuthError{fmt.Sprintf("the bearer token %q expired on %s; issue or rotate a token with scimd token rotate", t.Name, t.Expires.Format("2006-01-02")), t.Name}
 	}
 	return t, nil
 }
 
-// Tokens lists every token, newest first within a name.
+// Tokens lists every token, oldest first within a name.
 func (s *Store) Tokens(ctx context.Context) ([]*Token, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY name, seq`)
 	if err != nil {
@@ -200,6 +240,32 @@ func (s *Store) RevokeToken(ctx context.Context, name string) error {
 	})
 }
 
+// RevokeReplaced revokes the old secrets of the named token that are still
+// in their grace period after a rotation, keeping the current one: once
+// the identity provider uses the new secret, the old one need not wait
+// for its grace to end. It returns how many secrets it revoked.
+func (s *Store) RevokeReplaced(ctx context.Context, name string) (int64, error) {
+	now := s.stamp()
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var c int
+		if err := tx.QueryRow(`SELECT count(*) FROM tokens WHERE name = ?`, name).Scan(&c); err != nil {
+			return err
+		}
+		if c == 0 {
+			return ErrNoToken
+		}
+		res, err := tx.Exec(`UPDATE tokens SET revoked = ? WHERE name = ? AND successor IS NOT NULL AND revoked IS NULL
+			AND (retires IS NULL OR retires > ?)`, now, name, now)
+		if err != nil {
+			return err
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
 // RotateToken issues a successor with the same name and idp and lets the
 // current secret work until grace has passed (or, when graceToExpiry, until
 // its own expiry). It returns the new secret.
@@ -233,6 +299,27 @@ func (s *Store) RotateToken(ctx context.Context, name string, lifetime, grace ti
 		return "", nil, err
 	}
 	return secret, nt, nil
+}
+
+// DueTokens lists the current tokens (see Token.Current) that expire
+// before now+within, soonest first; token rotate --due rotates them.
+func (s *Store) DueTokens(ctx context.Context, within time.Duration) ([]*Token, error) {
+	limit := s.now().Add(within).UTC().Format(timeFormat)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens
+		WHERE successor IS NULL AND revoked IS NULL AND expires <= ? ORDER BY expires, name`, limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []*Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
 
 // Usage batches "last used" updates so that requests do not each write to
