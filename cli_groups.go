@@ -11,9 +11,10 @@ import (
 
 // GroupsCmd is "scimd groups ...".
 type GroupsCmd struct {
-	List   GroupsListCmd   `cmd:"" help:"List groups as a table (or JSON)."`
-	Show   GroupsShowCmd   `cmd:"" help:"Show one group and its members, by displayName or id."`
-	Export GroupsExportCmd `cmd:"" help:"Export groups with their member userNames (CSV, JSON or JSON Lines), streaming."`
+	List    GroupsListCmd    `cmd:"" help:"List groups as a table (or JSON)."`
+	Show    GroupsShowCmd    `cmd:"" help:"Show one group and its members, by displayName or id."`
+	Members GroupsMembersCmd `cmd:"" help:"List a group's members with their active state and roles."`
+	Export  GroupsExportCmd  `cmd:"" help:"Export groups with their member userNames (CSV, JSON or JSON Lines), streaming."`
 }
 
 // Help shows examples.

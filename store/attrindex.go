@@ -115,7 +115,7 @@ func (s *Store) checkUnique(tx *sql.Tx, k *kind, doc map[string]any, selfSeq int
 		if err != nil {
 			return classify(err)
 		}
-		return scim.Uniqueness("%s %v is already used by %s %s", a.Name, v, k.name, other)
+		return scim.Uniqueness("%s %q is already used by %s %s", a.Name, fmt.Sprint(v), k.name, other)
 	}
 	return nil
 }
