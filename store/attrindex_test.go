@@ -168,3 +168,27 @@ func asSCIM(err error, target **scim.Error) bool {
 	}
 	return ok
 }
+
+// TestExportHidesRemovedDeclarations: an export follows the catalogue like
+// SCIM does, so a removed declaration's values are not exported.
+func TestExportHidesRemovedDeclarations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	ctx := context.Background()
+	s := openWith(t, path, []scim.CustomAttribute{microsoftID}, Options{})
+	r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "a", "microsoftId": "m-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Document(Users, r)["microsoftId"]; got != "m-1" {
+		t.Fatalf("declared attribute not exported: %v", got)
+	}
+	s.Close()
+	s2 := openWith(t, path, nil, Options{})
+	r2, err := s2.Get(ctx, Users, r.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s2.Document(Users, r2)["microsoftId"]; ok {
+		t.Fatalf("removed declaration still exported: %v", got)
+	}
+}

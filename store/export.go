@@ -245,14 +245,15 @@ func (s *Store) find(ctx context.Context, k *kind, key string) (*Resource, error
 // location (an export has no base URL).
 func (s *Store) Document(k Kind, r *Resource) map[string]any {
 	rt := k.rt(s)
-	out := make(map[string]any, len(r.Doc)+3)
+	doc := rt.Visible(r.Doc) // attributes whose declaration was removed stay hidden
+	out := make(map[string]any, len(doc)+3)
 	schemas := []any{rt.Schema.ID}
 	for _, e := range rt.Extensions {
-		if _, ok := r.Doc[e.ID]; ok {
+		if _, ok := doc[e.ID]; ok {
 			schemas = append(schemas, e.ID)
 		}
 	}
-	for key, v := range r.Doc {
+	for key, v := range doc {
 		out[key] = v
 	}
 	if k == groups {
