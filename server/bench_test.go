@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -29,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -465,6 +467,129 @@ func BenchmarkListAllUsers(b *testing.B) {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			b.ReportMetric(float64(ms.Sys)/(1<<20), "sys-MB")
+		})
+	}
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// scimdBinary builds the scimd binary once for the benchmarks that measure
+// the real process (export time and memory, server memory).
+func scimdBinary(b *testing.B) string {
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "scimd-bench-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "scimd")
+		out, err := exec.Command("go", "build", "-o", binPath, "..").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		b.Fatal(binErr)
+	}
+	return binPath
+}
+
+func writeConfig(b *testing.B, db string) string {
+	cfg := filepath.Join(b.TempDir(), "scimd.toml")
+	text := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\n[database]\npath = %q\n", db)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return cfg
+}
+
+// BenchmarkExportJSONL runs 'scimd users export --format jsonl' over the
+// whole directory and reports its wall time and peak RSS.
+func BenchmarkExportJSONL(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			path, _ := seeded(b, n)
+			bin, cfg := scimdBinary(b), writeConfig(b, path)
+			b.ResetTimer()
+			var worstRSS int64
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				cmd := exec.Command(bin, "users", "export", "--format", "jsonl", "--config", cfg)
+				cmd.Stdout = io.Discard
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				t0 := time.Now()
+				if err := cmd.Run(); err != nil {
+					b.Fatalf("export: %v\n%s", err, stderr.String())
+				}
+				total += time.Since(t0)
+				if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > worstRSS {
+					worstRSS = ru.Maxrss
+				}
+			}
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/export")
+			b.ReportMetric(float64(worstRSS)/1024, "peak-RSS-MB")
+		})
+	}
+}
+
+// BenchmarkServerRSS starts 'scimd serve' on the seeded database, drives
+// lookups, reads by id and a full list walk through it, and reports the
+// server process's peak RSS (VmHWM).
+func BenchmarkServerRSS(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			path, ids := seeded(b, n)
+			bin, cfg := scimdBinary(b), writeConfig(b, path)
+			tok, err := exec.Command(bin, "token", "issue", "--name", fmt.Sprintf("rss-%d", time.Now().UnixNano()), "--config", cfg).Output()
+			if err != nil {
+				b.Fatal(err)
+			}
+			cmd := exec.Command(bin, "serve", "--config", cfg)
+			stderr, _ := cmd.StderrPipe()
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { cmd.Process.Kill(); cmd.Wait() }()
+			addr := ""
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				if _, a, ok := strings.Cut(sc.Text(), "msg=listening addr="); ok {
+					addr = strings.Fields(a)[0]
+					break
+				}
+			}
+			go io.Copy(io.Discard, stderr)
+			if addr == "" {
+				b.Fatal("server did not report its address")
+			}
+			e := &benchEnv{url: "http://" + addr + "/scim/v2", token: strings.TrimSpace(string(tok))}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				e.run(b, 200, func(i int) *http.Request {
+					switch i % 3 {
+					case 0:
+						return get(fmt.Sprintf(`%s/Users?filter=userName+eq+%%22user%07d%%40bench.example.com%%22`, e.url, (i*7919)%n))
+					case 1:
+						return get(e.url + "/Users/" + ids[i%len(ids)])
+					}
+					return get(fmt.Sprintf("%s/Users?startIndex=%d&count=200", e.url, 1+(i/3*200)%n))
+				})
+			}
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, line := range strings.Split(string(status), "\n") {
+				if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					v, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")))
+					b.ReportMetric(float64(v)/1024, "server-peak-RSS-MB")
+				}
+			}
 		})
 	}
 }

@@ -664,5 +664,4 @@ func (c *compiler) cmp(o operand, op scim.CompareOp, v any) (string, error) {
 
 var numericOps = map[scim.CompareOp]string{scim.OpEq: "=", scim.OpNe: "!=", scim.OpGt: ">", scim.OpGe: ">=", scim.OpLt: "<", scim.OpLe: "<="}
 
-
 var _ = json.Number("")

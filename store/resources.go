@@ -484,7 +484,6 @@ func (s *Store) Patch(ctx context.Context, a Actor, k Kind, id string, ops []sci
 	return out, err
 }
 
-
 // update writes a changed document and member changes, bumping the version
 // only when something changed.
 //
@@ -695,7 +694,6 @@ func (s *Store) resolveMembers(tx *sql.Tx, ids []string) (map[string]memberRef, 
 	}
 	return out, nil
 }
-
 
 // Delete removes a resource and every membership it takes part in.
 func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch string) error {

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"debug/elf"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// buildStatic builds scimd the way a release is built (README, "Install on
+// a VPS") into a temporary folder and returns its path.
+func buildStatic(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "scimd")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=test -X main.commit=0123abc", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestStaticBuild: CGO_ENABLED=0 gives a static binary (no interpreter, no
+// dynamic section) that reports its build information.
+func TestStaticBuild(t *testing.T) {
+	bin := buildStatic(t)
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_DYNAMIC || p.Type == elf.PT_INTERP {
+			t.Errorf("program header %v: the binary is dynamically linked", p.Type)
+		}
+	}
+	for _, s := range []string{".dynamic", ".interp", ".dynsym"} {
+		if f.Section(s) != nil {
+			t.Errorf("section %s present: the binary is dynamically linked", s)
+		}
+	}
+
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatalf("scimd version: %v", err)
+	}
+	got := string(out)
+	for _, want := range []string{"scimd test\n", "commit 0123abc\n", runtime.Version() + " "} {
+		if !strings.Contains(got, want) {
+			t.Errorf("scimd version printed %q, want it to contain %q", got, want)
+		}
+	}
+}
+
+// TestDependencyDirection keeps the house rule: only main imports kong,
+// go-toml and certmagic (and certmagic's zap); scim, store and server do not.
+func TestDependencyDirection(t *testing.T) {
+	forbidden := []string{"github.com/alecthomas/kong", "github.com/pelletier/go-toml", "github.com/caddyserver/certmagic", "go.uber.org/zap"}
+	for _, pkg := range []string{"./scim", "./store", "./server"} {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, f := range forbidden {
+				if strings.HasPrefix(dep, f) {
+					t.Errorf("%s depends on %s; only package main may", pkg, dep)
+				}
+			}
+		}
+	}
+}
