@@ -25,37 +25,9 @@ import (
 	"time"
 )
 
-// admBuild is the binary buildScimdOnce builds for these tests.
-var admBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// buildScimdOnce builds the scimd binary the first time a test needs it.
-// Under "go test" it goes into the test binary's work folder, which go
-// test removes afterwards.
-func buildScimdOnce(t *testing.T) string {
-	t.Helper()
-	admBuild.once.Do(func() {
-		dir := filepath.Dir(os.Args[0])
-		if !strings.Contains(dir, "go-build") {
-			var err error
-			if dir, err = os.MkdirTemp("", "scimd-cli-test-"); err != nil {
-				admBuild.err = err
-				return
-			}
-		}
-		admBuild.path = filepath.Join(dir, "scimd-cli")
-		if out, err := exec.Command("go", "build", "-o", admBuild.path, ".").CombinedOutput(); err != nil {
-			admBuild.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if admBuild.err != nil {
-		t.Fatal(admBuild.err)
-	}
-	return admBuild.path
-}
+// buildScimdOnce returns the scimd binary that TestMain (e2e_test.go)
+// built for every test of this package.
+func buildScimdOnce(t *testing.T) string { return e2eBin }
 
 // admEnv is one installation: a config file and database in a temporary
 // folder and, once started, a running "scimd serve".

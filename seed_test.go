@@ -38,44 +38,8 @@ const (
 	seedPatchOp    = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 )
 
-// seedBin is the binary the seed tests run. It is built once for all the
-// seed tests that run at the same time (they are parallel) and removed when
-// the last of them ends; this file has no TestMain to clean up after it.
-var seedBin struct {
-	mu    sync.Mutex
-	users int
-	dir   string
-}
-
-// seedBinary builds scimd (once while any seed test runs) and returns its
-// path.
-func seedBinary(t *testing.T) string {
-	t.Helper()
-	seedBin.mu.Lock()
-	defer seedBin.mu.Unlock()
-	if seedBin.users == 0 {
-		dir, err := os.MkdirTemp("", "scimd-seed-test-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "scimd"), ".").CombinedOutput()
-		if err != nil {
-			os.RemoveAll(dir)
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-		seedBin.dir = dir
-	}
-	seedBin.users++
-	t.Cleanup(func() {
-		seedBin.mu.Lock()
-		defer seedBin.mu.Unlock()
-		seedBin.users--
-		if seedBin.users == 0 {
-			os.RemoveAll(seedBin.dir)
-		}
-	})
-	return filepath.Join(seedBin.dir, "scimd")
-}
+// seedBinary returns the scimd binary that TestMain (e2e_test.go) built.
+func seedBinary(t *testing.T) string { return e2eBin }
 
 // seedServer is one running "scimd serve" with a fresh database and one
 // token per identity provider.

@@ -199,39 +199,43 @@ func (c *compiler) arg(v any) string {
 }
 
 func (c *compiler) expr(e scim.Expr) (string, error) {
+	return logic(e, c.leaf, c.valuePath)
+}
+
+// logic compiles the and/or/not structure of a filter and hands the leaves
+// to leaf and the attr[...] nodes to vp (nil where they cannot occur).
+func logic(e scim.Expr, leaf func(scim.AttrPath, scim.CompareOp, any) (string, error), vp func(*scim.ValuePath) (string, error)) (string, error) {
+	both := func(l, r scim.Expr, op string) (string, error) {
+		ls, err := logic(l, leaf, vp)
+		if err != nil {
+			return "", err
+		}
+		rs, err := logic(r, leaf, vp)
+		if err != nil {
+			return "", err
+		}
+		return "(" + ls + op + rs + ")", nil
+	}
 	switch x := e.(type) {
 	case *scim.And:
-		l, err := c.expr(x.L)
-		if err != nil {
-			return "", err
-		}
-		r, err := c.expr(x.R)
-		if err != nil {
-			return "", err
-		}
-		return "(" + l + " AND " + r + ")", nil
+		return both(x.L, x.R, " AND ")
 	case *scim.Or:
-		l, err := c.expr(x.L)
-		if err != nil {
-			return "", err
-		}
-		r, err := c.expr(x.R)
-		if err != nil {
-			return "", err
-		}
-		return "(" + l + " OR " + r + ")", nil
+		return both(x.L, x.R, " OR ")
 	case *scim.Not:
-		in, err := c.expr(x.X)
+		in, err := logic(x.X, leaf, vp)
 		if err != nil {
 			return "", err
 		}
 		return "(NOT coalesce(" + in + ", 0))", nil
 	case *scim.Present:
-		return c.leaf(x.Path, "pr", nil)
+		return leaf(x.Path, "pr", nil)
 	case *scim.Compare:
-		return c.leaf(x.Path, x.Op, x.Value)
+		return leaf(x.Path, x.Op, x.Value)
 	case *scim.ValuePath:
-		return c.valuePath(x)
+		if vp == nil {
+			return "", scim.InvalidFilter("a filter inside [...] cannot contain another [...]")
+		}
+		return vp(x)
 	}
 	return "", scim.InvalidFilter("unsupported filter expression")
 }
@@ -442,39 +446,7 @@ type elemCompiler struct {
 }
 
 func (ec *elemCompiler) expr(e scim.Expr) (string, error) {
-	switch x := e.(type) {
-	case *scim.And:
-		l, err := ec.expr(x.L)
-		if err != nil {
-			return "", err
-		}
-		r, err := ec.expr(x.R)
-		if err != nil {
-			return "", err
-		}
-		return "(" + l + " AND " + r + ")", nil
-	case *scim.Or:
-		l, err := ec.expr(x.L)
-		if err != nil {
-			return "", err
-		}
-		r, err := ec.expr(x.R)
-		if err != nil {
-			return "", err
-		}
-		return "(" + l + " OR " + r + ")", nil
-	case *scim.Not:
-		in, err := ec.expr(x.X)
-		if err != nil {
-			return "", err
-		}
-		return "(NOT coalesce(" + in + ", 0))", nil
-	case *scim.Present:
-		return ec.leaf(x.Path, "pr", nil)
-	case *scim.Compare:
-		return ec.leaf(x.Path, x.Op, x.Value)
-	}
-	return "", scim.InvalidFilter("a filter inside [...] cannot contain another [...]")
+	return logic(e, ec.leaf, nil)
 }
 
 func (ec *elemCompiler) leaf(p scim.AttrPath, op scim.CompareOp, v any) (string, error) {
