@@ -118,6 +118,12 @@ func TooLarge(format string, args ...any) *Error {
 	return newErr(413, "", format, args)
 }
 
+// TooManyRequests is 429 (RFC 6585 §4): the client must wait before trying
+// again; the server sends Retry-After with it.
+func TooManyRequests(format string, args ...any) *Error {
+	return newErr(429, "", format, args)
+}
+
 // Unavailable is 503: the service cannot accept writes right now (disk full,
 // read-only database); reads keep working.
 func Unavailable(format string, args ...any) *Error {
