@@ -59,16 +59,35 @@ func TestStaticBuild(t *testing.T) {
 // go-toml and certmagic (and certmagic's zap); scim, store and server do not.
 func TestDependencyDirection(t *testing.T) {
 	forbidden := []string{"github.com/alecthomas/kong", "github.com/pelletier/go-toml", "github.com/caddyserver/certmagic", "go.uber.org/zap"}
+	extra := map[string][]string{
+		// scim is the protocol alone: no HTTP, no SQL (STYLE.md).
+		"./scim": {"net/http", "database/sql", "scimd/store", "scimd/server"},
+		"./store": {"net/http", "scimd/server"},
+	}
+	// server reaches SQLite only through store: it never imports the driver.
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "./server").Output()
+	if err != nil {
+		t.Fatalf("go list ./server: %v", err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if strings.HasPrefix(imp, "modernc.org/sqlite") || imp == "database/sql" {
+			t.Errorf("server imports %s; it must go through store", imp)
+		}
+	}
 	for _, pkg := range []string{"./scim", "./store", "./server"} {
-		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", pkg).Output()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v", pkg, err)
 		}
-		for _, dep := range strings.Fields(string(out)) {
-			for _, f := range forbidden {
-				if strings.HasPrefix(dep, f) {
-					t.Errorf("%s depends on %s; only package main may", pkg, dep)
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			dep, std, _ := strings.Cut(line, " ")
+			for _, f := range append(forbidden, extra[pkg]...) {
+				if dep == f || strings.HasPrefix(dep, f+"/") {
+					t.Errorf("%s depends on %s", pkg, dep)
 				}
+			}
+			if pkg == "./scim" && std != "true" && dep != "scimd/scim" {
+				t.Errorf("scim imports %s; it must use the standard library only", dep)
 			}
 		}
 	}

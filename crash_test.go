@@ -26,45 +26,8 @@ import (
 	"scimd/store"
 )
 
-var hdBuild struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// hdScimd builds scimd once per test run. The binary goes beside the test
-// binary, in the work directory go test removes when it finishes; a
-// temporary directory is the fallback.
-func hdScimd(t *testing.T) string {
-	t.Helper()
-	hdBuild.once.Do(func() {
-		build := func(dir string) error {
-			hdBuild.path = filepath.Join(dir, "scimd-hardening")
-			out, err := exec.Command("go", "build", "-o", hdBuild.path, ".").CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("go build: %v\n%s", err, out)
-			}
-			return nil
-		}
-		exe, err := os.Executable()
-		if err == nil {
-			err = build(filepath.Dir(exe))
-		}
-		if err != nil {
-			dir, terr := os.MkdirTemp("", "scimd-hardening-")
-			if terr != nil {
-				hdBuild.err = terr
-				return
-			}
-			err = build(dir)
-		}
-		hdBuild.err = err
-	})
-	if hdBuild.err != nil {
-		t.Fatal(hdBuild.err)
-	}
-	return hdBuild.path
-}
+// hdScimd returns the scimd binary that TestMain (e2e_test.go) built.
+func hdScimd(t *testing.T) string { return e2eBin }
 
 // hdLog collects a process's stderr.
 type hdLog struct {
