@@ -61,7 +61,7 @@ func TestDependencyDirection(t *testing.T) {
 	forbidden := []string{"github.com/alecthomas/kong", "github.com/pelletier/go-toml", "github.com/caddyserver/certmagic", "go.uber.org/zap"}
 	extra := map[string][]string{
 		// scim is the protocol alone: no HTTP, no SQL (STYLE.md).
-		"./scim": {"net/http", "database/sql", "scimd/store", "scimd/server"},
+		"./scim":  {"net/http", "database/sql", "scimd/store", "scimd/server"},
 		"./store": {"net/http", "scimd/server"},
 	}
 	// server reaches SQLite only through store: it never imports the driver.
