@@ -77,20 +77,6 @@ func decodeCursor(c string) (int64, error) {
 	return n, nil
 }
 
-// stmt returns a prepared statement for query on tx (a read transaction),
-// from the per-store cache: SQL text is built from the filter's shape
-// (values are ? params), so a few shapes cover almost all traffic.
-func (s *Store) stmt(tx *sql.Tx, query string) (*sql.Stmt, error) {
-	st, err := s.prep(s.r, query)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		return tx.Prepare(query) // closed with tx
-	}
-	return tx.Stmt(st), nil
-}
-
 // maxStmts caps the statement cache, so that a client sending endless
 // filter shapes cannot grow it without bound.
 const maxStmts = 1024

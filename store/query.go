@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -86,22 +85,17 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 			after = n
 		}
 	}
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer tx.Rollback()
+	// The statements run on their own (autocommit), without a read
+	// transaction around them: a write landing between the page and the
+	// total shows in one and not the other, which RFC 7644 §3.4.2.4 allows
+	// between pages anyway, and the common lookup is a single query.
 	p := &Page{}
 	countSQL, countArgs := `SELECT count(*) FROM `+k.table+` WHERE `+where, c.args
 	if q.Filter == nil {
 		countSQL, countArgs = `SELECT n FROM counts WHERE name = ?`, []any{k.table}
 	}
 	count := func() error {
-		st, err := s.stmt(tx, countSQL)
-		if err == nil {
-			err = st.QueryRowContext(ctx, countArgs...).Scan(&p.Total)
-		}
-		return classify(err)
+		return classify(s.autoQ().QueryRow(countSQL, countArgs...).Scan(&p.Total))
 	}
 	if q.Count <= 0 {
 		return p, count()
@@ -118,8 +112,14 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
 		args = append(append([]any{}, c.args...), after, q.Count+1)
 	case q.SortBy == nil:
-		pageKey = k.table + "\x00" + where + "\x00" + argsKey(c.args)
-		if mark, ok := s.marks.get(pageKey, start); ok {
+		if start == 1 {
+			// No mark is ever kept for the first page; just remember
+			// where it ends (below).
+			pageKey = "first"
+		} else {
+			pageKey = k.table + "\x00" + where + "\x00" + argsKey(c.args)
+		}
+		if mark, ok := s.marks.get(pageKey, start); ok && start > 1 {
 			query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
 			args = append(append([]any{}, c.args...), mark, q.Count)
 			break
@@ -129,11 +129,7 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 		args = append(append([]any{}, c.args...), q.Count, start-1)
 	}
-	st, err := s.stmt(tx, query)
-	if err != nil {
-		return nil, classify(err)
-	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := s.autoQ().Query(query, args...)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -169,12 +165,17 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		p.Resources = p.Resources[:q.Count]
 		p.NextCursor = encodeCursor(seqs[q.Count-1])
 	}
-	if pageKey != "" && len(p.Resources) > 0 {
+	if pageKey != "" && len(p.Resources) == q.Count {
+		// A full page: the next one may be asked for; remember where this
+		// one ended.
+		if pageKey == "first" {
+			pageKey = k.table + "\x00" + where + "\x00" + argsKey(c.args)
+		}
 		s.marks.put(pageKey, start+len(p.Resources), seqs[len(seqs)-1])
 	}
 	if q.WithRefs {
 		for _, r := range p.Resources {
-			if err := s.fill(s.readQ(tx), k, r); err != nil {
+			if err := s.fill(s.autoQ(), k, r); err != nil {
 				return nil, err
 			}
 		}
