@@ -135,10 +135,11 @@ func copyDB(b *testing.B, src string) string {
 }
 
 type benchEnv struct {
-	st     *store.Store
-	url    string
-	token  string
-	client *http.Client
+	clients int // concurrent connections; benchClients when 0
+	st      *store.Store
+	url     string
+	token   string
+	client  *http.Client
 }
 
 func startBench(b *testing.B, path string, idp string) *benchEnv {
@@ -181,7 +182,11 @@ func (e *benchEnv) runN(b *testing.B, total, want int, mk func(i int) *http.Requ
 	host := strings.TrimPrefix(strings.SplitN(e.url, "/scim", 2)[0], "http://")
 	b.ResetTimer()
 	start := time.Now()
-	for c := 0; c < benchClients; c++ {
+	clients := e.clients
+	if clients == 0 {
+		clients = benchClients
+	}
+	for c := 0; c < clients; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -348,9 +353,9 @@ func BenchmarkPatchUser(b *testing.B) {
 	})
 }
 
-// bigGroup makes a group with 100,000 members in a copy of the 100k-user
-// database and returns its id and the member-less users' ids to add.
-func bigGroup(b *testing.B) (*benchEnv, string, []string) {
+// bigGroup makes a group with the first members users of a copy of the
+// 100k-user database and returns its id and 50,000 new users to add.
+func bigGroup(b *testing.B, members int) (*benchEnv, string, []string) {
 	path, _ := seeded(b, 100_000)
 	e := startBench(b, copyDB(b, path), "entra")
 	ctx := context.Background()
@@ -359,7 +364,7 @@ func bigGroup(b *testing.B) (*benchEnv, string, []string) {
 		b.Fatal(err)
 	}
 	var ids []string
-	for start := 1; ; start += 200 {
+	for start := 1; len(ids) < members; start += 200 {
 		_, page, err := e.st.List(ctx, store.Users, store.Query{StartIndex: start, Count: 200})
 		if err != nil {
 			b.Fatal(err)
@@ -371,8 +376,7 @@ func bigGroup(b *testing.B) (*benchEnv, string, []string) {
 			ids = append(ids, r.ID)
 		}
 	}
-	// Members: the first 100,000 users; the extra users to add are created.
-	if err := e.st.BulkAddMembers(ctx, g.ID, ids); err != nil {
+	if err := e.st.BulkAddMembers(ctx, g.ID, ids[:min(members, len(ids))]); err != nil {
 		b.Fatal(err)
 	}
 	defer e.st.Checkpoint(ctx) // start from a folded WAL, as a running server soon would
@@ -387,18 +391,26 @@ func bigGroup(b *testing.B) (*benchEnv, string, []string) {
 	return e, g.ID, extraIDs
 }
 
+// BenchmarkGroupAddOneMember is Entra's initial group sync: one member per
+// PATCH, 5 clients at once on the same group. The two sizes show that the
+// cost does not depend on how many members the group already has.
 func BenchmarkGroupAddOneMember(b *testing.B) {
-	e, gid, extra := bigGroup(b)
-	if b.N > len(extra) {
-		b.Fatalf("b.N %d > %d prepared users; use -benchtime with at most that many", b.N, len(extra))
+	for _, members := range []int{10, 100_000} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			e, gid, extra := bigGroup(b, members)
+			e.clients = 5
+			if b.N > len(extra) {
+				b.Fatalf("b.N %d > %d prepared users; use -benchtime with at most that many", b.N, len(extra))
+			}
+			e.run(b, 204, func(i int) *http.Request {
+				return withBody("PATCH", e.url+"/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"members","value":[{"$ref":null,"value":"`+extra[i]+`"}]}]}`)
+			})
+		})
 	}
-	e.run(b, 204, func(i int) *http.Request {
-		return withBody("PATCH", e.url+"/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"members","value":[{"$ref":null,"value":"`+extra[i]+`"}]}]}`)
-	})
 }
 
 func BenchmarkGroupMembers100(b *testing.B) {
-	e, gid, extra := bigGroup(b)
+	e, gid, extra := bigGroup(b, 100_000)
 	// Alternate: add 100 new members, then remove the same 100.
 	lat := e.run(b, 204, func(i int) *http.Request {
 		chunk := (i / 2) % (len(extra) / 100)
@@ -426,7 +438,7 @@ func BenchmarkGroupMembers100(b *testing.B) {
 }
 
 func BenchmarkGetGroupExcludingMembers(b *testing.B) {
-	e, gid, _ := bigGroup(b)
+	e, gid, _ := bigGroup(b, 100_000)
 	e.run(b, 200, func(i int) *http.Request { return get(e.url + "/Groups/" + gid + "?excludedAttributes=members") })
 }
 
