@@ -3,6 +3,8 @@ package scim
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"reflect"
 	"testing"
 )
 
@@ -46,6 +48,43 @@ func FuzzAppendJSONString(f *testing.F) {
 		e.Encode(s)
 		if w := bytes.TrimSuffix(want.Bytes(), []byte("\n")); !bytes.Equal(got, w) {
 			t.Errorf("%q: got %s, want %s", s, got, w)
+		}
+	})
+}
+
+// FuzzDecodeDocument: on any input, DecodeDocument agrees with encoding/json
+// (UseNumber) on whether it is a JSON object and, if so, on its value; and
+// a value survives AppendJSON then DecodeDocument unchanged.
+func FuzzDecodeDocument(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,-2.5e3,true,false,null,"x\u00e9\ud83d\ude00\n"],"b":{"c":{}}}`,
+		`{"a":"\ud800"}`, `{"a":01}`, `{"a":1.}`, `[1]`, `{"a":"\x01"}`, ` {"k" : [ ] } `, `{"a":"x"}x`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := DecodeDocument([]byte(s))
+		d := json.NewDecoder(bytes.NewReader([]byte(s)))
+		d.UseNumber()
+		var want map[string]any
+		werr := d.Decode(&want)
+		if werr == nil && len(bytes.Trim([]byte(s[d.InputOffset():]), " \t\r\n")) > 0 {
+			werr = errors.New("trailing data")
+		}
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: DecodeDocument err %v, encoding/json err %v", s, err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: got %#v, want %#v", s, got, want)
+		}
+		b, err := AppendJSON(nil, got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := DecodeDocument(b)
+		if err != nil || !reflect.DeepEqual(again, got) {
+			t.Fatalf("%q: round trip through %s gave %#v, %v", s, b, again, err)
 		}
 	})
 }

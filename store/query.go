@@ -174,9 +174,15 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		s.marks.put(pageKey, start+len(p.Resources), seqs[len(seqs)-1])
 	}
 	if q.WithRefs {
-		for _, r := range p.Resources {
-			if err := s.fill(s.autoQ(), k, r); err != nil {
+		if k == users {
+			if err := s.fillUsers(s.autoQ(), p.Resources); err != nil {
 				return nil, err
+			}
+		} else {
+			for _, r := range p.Resources {
+				if err := s.fill(s.autoQ(), k, r); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -638,3 +644,44 @@ func (c *compiler) cmp(o operand, op scim.CompareOp, v any) (string, error) {
 var numericOps = map[scim.CompareOp]string{scim.OpEq: "=", scim.OpNe: "!=", scim.OpGt: ">", scim.OpGe: ">=", scim.OpLt: "<", scim.OpLe: "<="}
 
 var _ = json.Number("")
+
+// fillUsers adds the groups of a page of users with one query per 64 users
+// instead of one per user.
+func (s *Store) fillUsers(q querier, rs []*Resource) error {
+	bySeq := make(map[int64]*Resource, len(rs))
+	for _, r := range rs {
+		bySeq[r.seq] = r
+	}
+	const chunk = 64
+	for start := 0; start < len(rs); start += chunk {
+		part := rs[start:min(start+chunk, len(rs))]
+		args := make([]any, chunk)
+		for i := range args {
+			args[i] = part[min(i, len(part)-1)].seq // padded: one statement for every page
+		}
+		rows, err := q.Query(`SELECT m.member_seq, g.id, g.display_name FROM members m JOIN groups g ON g.seq = m.group_seq
+			WHERE m.member_kind = 0 AND m.member_seq IN (?`+strings.Repeat(", ?", chunk-1)+`) ORDER BY m.member_seq, g.seq`, args...)
+		if err != nil {
+			return classify(err)
+		}
+		for rows.Next() {
+			var (
+				seq      int64
+				id, name string
+			)
+			if err := rows.Scan(&seq, &id, &name); err != nil {
+				rows.Close()
+				return err
+			}
+			if r := bySeq[seq]; r != nil {
+				l, _ := r.Doc["groups"].([]any)
+				r.Doc["groups"] = append(l, map[string]any{"value": id, "display": name, "type": "direct"})
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return classify(err)
+		}
+	}
+	return nil
+}

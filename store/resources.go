@@ -93,17 +93,10 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// decodeDoc parses a stored document (scim.AppendJSON's output) with the
+// fast parser; a document that cannot be read is an error, never a panic.
 func decodeDoc(text string) (map[string]any, error) {
-	d := json.NewDecoder(strings.NewReader(text))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
-		return nil, err
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m, nil
+	return scim.DecodeDocument([]byte(text))
 }
 
 func encodeDoc(doc map[string]any) (string, error) {
