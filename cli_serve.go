@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"syscall"
@@ -68,6 +69,7 @@ func openStore(cfg Config) (*store.Store, error) {
 // hears READY=1 at the same moment (sdnotify.go).
 func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr string)) error {
 	log := newLogger(cfg, logw)
+	tuneRuntime()
 	if err := checkTLS(cfg.TLS); err != nil {
 		return err
 	}
@@ -215,5 +217,16 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 			log.Info("stopped")
 			return nil
 		}
+	}
+}
+
+// tuneRuntime applies server.GCPercent and server.MemoryLimit unless the
+// operator set GOGC or GOMEMLIMIT.
+func tuneRuntime() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(server.GCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(server.MemoryLimit)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,6 +145,9 @@ type benchEnv struct {
 
 func startBench(b *testing.B, path string, idp string) *benchEnv {
 	b.Helper()
+	// The runtime settings 'scimd serve' uses (cli_serve.go tuneRuntime).
+	debug.SetGCPercent(server.GCPercent)
+	debug.SetMemoryLimit(server.MemoryLimit)
 	st, err := store.Open(path, store.Options{})
 	if err != nil {
 		b.Fatal(err)
