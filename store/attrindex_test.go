@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -190,5 +192,48 @@ func TestExportHidesRemovedDeclarations(t *testing.T) {
 	}
 	if got, ok := s2.Document(Users, r2)["microsoftId"]; ok {
 		t.Fatalf("removed declaration still exported: %v", got)
+	}
+}
+
+// TestListFillsGroupsAcrossChunks: a listed page carries every user's
+// groups, the same as reading each user, whatever the page size (the groups
+// are fetched 64, 8 or 1 users at a time).
+func TestListFillsGroupsAcrossChunks(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{})
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 75; i++ {
+		r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": fmt.Sprintf("u%02d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	for g := 0; g < 3; g++ {
+		var members []any
+		for i := g; i < 75; i += 3 + g {
+			members = append(members, map[string]any{"value": ids[i]})
+		}
+		if _, err := s.Create(ctx, Actor{}, Groups, map[string]any{"displayName": fmt.Sprintf("g%d", g), "members": members}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, count := range []int{75, 66, 9, 1} {
+		_, page, err := s.List(ctx, Users, Query{StartIndex: 1, Count: count, WithRefs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != count {
+			t.Fatalf("count %d: got %d users", count, len(page))
+		}
+		for _, r := range page {
+			one, err := s.Get(ctx, Users, r.ID, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(r.Doc["groups"], one.Doc["groups"]) {
+				t.Errorf("count %d, %s: listed groups %v, read groups %v", count, r.Doc["userName"], r.Doc["groups"], one.Doc["groups"])
+			}
+		}
 	}
 }

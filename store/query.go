@@ -655,12 +655,18 @@ func (s *Store) fillUsers(q querier, rs []*Resource) error {
 	const chunk = 64
 	for start := 0; start < len(rs); start += chunk {
 		part := rs[start:min(start+chunk, len(rs))]
-		args := make([]any, chunk)
+		// Padded to 1, 8 or 64 values, so three prepared statements serve
+		// every page, and a one-user lookup stays a plain index probe.
+		size := 1
+		for size < len(part) {
+			size *= 8
+		}
+		args := make([]any, size)
 		for i := range args {
-			args[i] = part[min(i, len(part)-1)].seq // padded: one statement for every page
+			args[i] = part[min(i, len(part)-1)].seq
 		}
 		rows, err := q.Query(`SELECT m.member_seq, g.id, g.display_name FROM members m JOIN groups g ON g.seq = m.group_seq
-			WHERE m.member_kind = 0 AND m.member_seq IN (?`+strings.Repeat(", ?", chunk-1)+`) ORDER BY m.member_seq, g.seq`, args...)
+			WHERE m.member_kind = 0 AND m.member_seq IN (?`+strings.Repeat(", ?", size-1)+`) ORDER BY m.member_seq, g.seq`, args...)
 		if err != nil {
 			return classify(err)
 		}
