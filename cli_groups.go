@@ -135,18 +135,4 @@ Examples:
 }
 
 // Run shows one group.
-func (c GroupsShowCmd) Run(cli *CLI) error {
-	st, err := openConfigured(cli)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	r, err := st.FindGroup(context.Background(), c.Group)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no group has the displayName or id %q (see 'scimd groups list')", c.Group)
-	}
-	if err != nil {
-		return plainErr(err)
-	}
-	return showResource(st, store.Groups, r, c.JSON)
-}
+func (c GroupsShowCmd) Run(cli *CLI) error { return showNamed(cli, store.Groups, c.Group, c.JSON) }

@@ -19,7 +19,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,23 +42,8 @@ type admEnv struct {
 	exited chan error
 }
 
-// admBuffer is a goroutine-safe bytes.Buffer for a child's stderr.
-type admBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *admBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *admBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// admBuffer is the goroutine-safe buffer of e2e_test.go.
+type admBuffer = e2eLog
 
 func newAdmEnv(t *testing.T, extraConfig string) *admEnv {
 	t.Helper()

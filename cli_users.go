@@ -587,20 +587,28 @@ Examples:
 }
 
 // Run shows one user.
-func (c UsersShowCmd) Run(cli *CLI) error {
+func (c UsersShowCmd) Run(cli *CLI) error { return showNamed(cli, store.Users, c.User, c.JSON) }
+
+// showNamed finds a user (by userName or id) or a group (by displayName or
+// id) and prints it with showResource.
+func showNamed(cli *CLI, k store.Kind, key string, asJSON bool) error {
 	st, err := openConfigured(cli)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	r, err := st.FindUser(context.Background(), c.User)
+	find, what := st.FindUser, "user has the userName"
+	if k == store.Groups {
+		find, what = st.FindGroup, "group has the displayName"
+	}
+	r, err := find(context.Background(), key)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("no user has the userName or id %q (see 'scimd users list')", c.User)
+		return fmt.Errorf("no %s or id %q (see 'scimd %s list')", what, key, strings.ToLower(k.Name())+"s")
 	}
 	if err != nil {
 		return plainErr(err)
 	}
-	return showResource(st, store.Users, r, c.JSON)
+	return showResource(st, k, r, asJSON)
 }
 
 // showResource prints a resource's non-empty columns as "name  value"

@@ -29,23 +29,8 @@ import (
 // hdScimd returns the scimd binary that TestMain (e2e_test.go) built.
 func hdScimd(t *testing.T) string { return e2eBin }
 
-// hdLog collects a process's stderr.
-type hdLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *hdLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *hdLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// hdLog is the goroutine-safe buffer of e2e_test.go.
+type hdLog = e2eLog
 
 // hdServer is one installation in a temporary folder: config, database,
 // a generic token, and (once started) a running "scimd serve".

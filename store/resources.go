@@ -60,6 +60,9 @@ var (
 // Kind selects users or groups for the generic methods.
 type Kind = *kind
 
+// Name is the resource type's name, "User" or "Group".
+func (k *kind) Name() string { return k.name }
+
 // Users and Groups are the two resource kinds.
 var (
 	Users  Kind = users
