@@ -35,3 +35,31 @@ func (s *Store) SetMaxPageCount(n int64) (int64, error) {
 	}
 	return got, nil
 }
+
+// SetReadOnly makes the writing connections refuse every change with
+// SQLITE_READONLY (PRAGMA query_only), as a database file or file system
+// that became read-only does, or lets them write again.
+func (s *Store) SetReadOnly(on bool) error {
+	ctx := context.Background()
+	var conns []*sql.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	v := 0
+	if on {
+		v = 1
+	}
+	for i := 0; i < 2; i++ { // the writer pool's size (store.go)
+		c, err := s.w.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA query_only = %d", v)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -176,3 +176,49 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadOnlyDatabase: when the database refuses writes (SQLITE_READONLY,
+// as a file system remounted read-only does), writes get 503 with a SCIM
+// error, reads keep working, nothing changes, and writes work again once
+// the database is writable, without a restart.
+func TestReadOnlyDatabase(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "scimd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	secret, _, err := st.IssueToken(ctx, "test", "generic", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(server.New(st, server.Config{}).Handler())
+	defer ts.Close()
+	c := &ftClient{t: t, base: ts.URL + "/scim/v2", token: secret}
+	alice := c.want(c.do("POST", "/Users", map[string]any{"userName": "alice@example.com"}), 201, "create alice").body["id"].(string)
+	before := c.want(c.do("GET", "/Users/"+alice, nil), 200, "read alice").raw
+
+	if err := st.SetReadOnly(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []struct{ method, path string }{{"POST", "/Users"}, {"PATCH", "/Users/" + alice}, {"DELETE", "/Users/" + alice}} {
+		var body any
+		switch w.method {
+		case "POST":
+			body = map[string]any{"userName": "bob@example.com"}
+		case "PATCH":
+			body = ftPatch(map[string]any{"op": "replace", "path": "title", "value": "Boss"})
+		}
+		r := c.do(w.method, w.path, body)
+		if r.status != 503 || r.body["status"] != "503" || r.header.Get("Retry-After") == "" {
+			t.Errorf("%s %s on a read-only database: %d %s, want a 503 SCIM error with Retry-After", w.method, w.path, r.status, r.raw)
+		}
+	}
+	if got := c.want(c.do("GET", "/Users/"+alice, nil), 200, "read alice while read-only").raw; !bytes.Equal(got, before) {
+		t.Fatalf("read-only failures changed alice:\nbefore %s\nafter  %s", before, got)
+	}
+	if err := st.SetReadOnly(false); err != nil {
+		t.Fatal(err)
+	}
+	c.want(c.do("POST", "/Users", map[string]any{"userName": "bob@example.com"}), 201, "create bob once writable")
+}
