@@ -74,7 +74,11 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		return err
 	}
 	useTLS := len(cfg.TLS.Domains) > 0
-	st, err := openStore(cfg)
+	cat, err := cfg.Catalog()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true})
 	if err != nil {
 		return err
 	}

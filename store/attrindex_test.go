@@ -18,6 +18,7 @@ func openWith(t *testing.T, path string, custom []scim.CustomAttribute, opt Opti
 		t.Fatal(err)
 	}
 	opt.Catalog = cat
+	opt.SyncIndexes = true // as serve opens it
 	s, err := Open(path, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -235,5 +236,23 @@ func TestListFillsGroupsAcrossChunks(t *testing.T) {
 				t.Errorf("count %d, %s: listed groups %v, read groups %v", count, r.Doc["userName"], r.Doc["groups"], one.Doc["groups"])
 			}
 		}
+	}
+}
+
+// TestAdminOpenKeepsIndexes: only the server manages declared-attribute
+// indexes; a command opening the database with another config (no
+// declarations) leaves them in place.
+func TestAdminOpenKeepsIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	openWith(t, path, []scim.CustomAttribute{microsoftID}, Options{}).Close()
+	admin, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var n int
+	admin.r.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name LIKE 'attr_%'`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("after an admin open there are %d attr_ indexes, want the server's 1", n)
 	}
 }

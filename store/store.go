@@ -82,6 +82,10 @@ type Options struct {
 	// the user; "deactivate" keeps the record, inactive and invisible, so a
 	// later POST of the same userName brings it back under its old id.
 	OnDelete string
+	// SyncIndexes creates and drops the indexes of declared attributes to
+	// match Catalog. Only the server sets it: an admin command run with
+	// another config file must not drop the indexes the server uses.
+	SyncIndexes bool
 }
 
 // Open opens (creating if needed) the database at path and brings its
@@ -114,9 +118,11 @@ func Open(path string, opt Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
-	if err := s.syncAttrIndexes(); err != nil {
-		s.w.Close()
-		return nil, err
+	if opt.SyncIndexes {
+		if err := s.syncAttrIndexes(); err != nil {
+			s.w.Close()
+			return nil, err
+		}
 	}
 	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
 	if err != nil {
