@@ -205,7 +205,12 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Token, error)
 
 // Tokens lists every token, oldest first within a name.
 func (s *Store) Tokens(ctx context.Context) ([]*Token, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY name, seq`)
+	return s.queryTokens(ctx, `ORDER BY name, seq`)
+}
+
+// queryTokens reads the tokens that a WHERE/ORDER BY tail selects.
+func (s *Store) queryTokens(ctx context.Context, tail string, args ...any) ([]*Token, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens `+tail, args...)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -305,21 +310,7 @@ func (s *Store) RotateToken(ctx context.Context, name string, lifetime, grace ti
 // before now+within, soonest first; token rotate --due rotates them.
 func (s *Store) DueTokens(ctx context.Context, within time.Duration) ([]*Token, error) {
 	limit := s.now().Add(within).UTC().Format(timeFormat)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens
-		WHERE successor IS NULL AND revoked IS NULL AND expires <= ? ORDER BY expires, name`, limit)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	var out []*Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return s.queryTokens(ctx, `WHERE successor IS NULL AND revoked IS NULL AND expires <= ? ORDER BY expires, name`, limit)
 }
 
 // Usage batches "last used" updates so that requests do not each write to
