@@ -178,13 +178,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (*Token, error)
 	if !strings.HasPrefix(secret, TokenPrefix) {
 		return nil, &AuthError{Reason: "the bearer token is malformed: scimd tokens start with " + TokenPrefix}
 	}
-	var row *sql.Row
-	if st, err := s.prep(s.r, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`); err == nil && st != nil {
-		row = st.QueryRowContext(ctx, HashSecret(secret))
-	} else {
-		row = s.r.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, HashSecret(secret))
-	}
-	t, err := scanToken(row)
+	t, err := scanToken(s.autoQ().QueryRow(`SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, HashSecret(secret)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &AuthError{Reason: "the bearer token is not known to this server"}
 	}
