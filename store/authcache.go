@@ -10,26 +10,37 @@ import (
 
 // authCache remembers tokens that authenticated, so a read-heavy sync does
 // not query the tokens table on every request. It stays exact: entries are
-// valid only while the database and WAL files are unchanged (size and
-// modification time), and every commit by any process, including
-// 'scimd token revoke' from the CLI, changes the WAL. Entries also expire
-// after maxAuthAge as a safety net on file systems with coarse timestamps.
+// valid only while the database's committed state is unchanged (see
+// fileFingerprint), and every commit by any process, including
+// 'scimd token revoke' from the CLI, changes it. Entries also expire
+// after maxAuthAge as a safety net.
 type authCache struct {
 	mu      sync.Mutex
 	fp      fileFingerprint
 	checked time.Time
 	m       map[[32]byte]*Token
+	shm     *os.File // the database's -shm file, opened on first use
 }
 
 const maxAuthAge = time.Second
 
+// fileFingerprint identifies the committed state of the database. Its
+// exact part is the WAL-index header: the first 48 bytes of the -shm file,
+// which every connection of every process rewrites on each commit (its
+// change counter, last frame and salts; SQLite's file format, section
+// "The WAL-Index Format"). The file sizes and times are a second check in
+// case the header cannot be read.
 type fileFingerprint struct {
+	hdr               [48]byte
 	dbSize, walSize   int64
 	dbMTime, walMTime int64
 }
 
 func (s *Store) fingerprint() fileFingerprint {
 	var fp fileFingerprint
+	if f := s.shmFile(); f != nil {
+		f.ReadAt(fp.hdr[:], 0)
+	}
 	if fi, err := os.Stat(s.path); err == nil {
 		fp.dbSize, fp.dbMTime = fi.Size(), fi.ModTime().UnixNano()
 	}
@@ -37,6 +48,20 @@ func (s *Store) fingerprint() fileFingerprint {
 		fp.walSize, fp.walMTime = fi.Size(), fi.ModTime().UnixNano()
 	}
 	return fp
+}
+
+// shmFile keeps the -shm file open for reading the WAL-index header.
+func (s *Store) shmFile() *os.File {
+	s.auth.mu.Lock()
+	defer s.auth.mu.Unlock()
+	if s.auth.shm == nil {
+		f, err := os.Open(s.path + "-shm")
+		if err != nil {
+			return nil
+		}
+		s.auth.shm = f
+	}
+	return s.auth.shm
 }
 
 // AuthenticateCached is Authenticate with the cache in front. Refusals are

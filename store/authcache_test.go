@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,5 +50,29 @@ func TestAuthCacheHonoursExpiry(t *testing.T) {
 	now = now.Add(2 * time.Hour)
 	if _, err := s.AuthenticateCached(ctx, secret); err == nil {
 		t.Fatal("expired token accepted from the cache")
+	}
+}
+
+// TestFingerprintHeaderChangesOnEveryCommit: the WAL-index header part of
+// the fingerprint, which does not depend on file timestamps, differs after
+// each commit by another connection.
+func TestFingerprintHeaderChangesOnEveryCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	server := openWith(t, path, nil, Options{})
+	other := openWith(t, path, nil, Options{})
+	ctx := context.Background()
+	prev := server.fingerprint().hdr
+	if prev == ([48]byte{}) {
+		t.Fatal("could not read the WAL-index header")
+	}
+	for i := 0; i < 5; i++ {
+		if _, _, err := other.IssueToken(ctx, fmt.Sprintf("t%d", i), "generic", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		cur := server.fingerprint().hdr
+		if cur == prev {
+			t.Fatalf("commit %d left the WAL-index header unchanged", i)
+		}
+		prev = cur
 	}
 }
