@@ -142,6 +142,9 @@ func writeEvent(w io.Writer, e *store.Event) error {
 	} else if len(e.Attrs) == 0 {
 		what = "-"
 	}
+	if !e.Failed() && e.Detail != "" {
+		what += " (" + e.Detail + ")" // which members changed
+	}
 	_, err := fmt.Fprintf(w, "%s  %s  %-13s  %-5s  %s  %s  token=%s  %s  agent=%q\n",
 		e.Time.Local().Format("2006-01-02 15:04:05"), status, e.Op, dash(e.ResourceType), dash(e.Name), dash(e.ResourceID),
 		dash(e.Token), strings.ReplaceAll(what, "\n", " "), e.Agent)

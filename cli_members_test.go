@@ -52,4 +52,42 @@ func TestCLIGroupsMembers(t *testing.T) {
 	if msg := e.fail("groups", "members", "no such group"); !strings.Contains(msg, "no group") {
 		t.Errorf("unknown group: %q", msg)
 	}
+
+	// The provisioning log says which member each change added.
+	logOut, _ := e.ok("log", "--json")
+	var added []string
+	for _, line := range strings.Split(strings.TrimSpace(logOut), "\n") {
+		var ev struct{ Op, Detail string }
+		if json.Unmarshal([]byte(line), &ev) == nil && ev.Op == "member add" {
+			added = append(added, ev.Detail)
+		}
+	}
+	if got := strings.Join(added, " | "); !strings.Contains(got, ann["id"].(string)) || !strings.Contains(got, bob["id"].(string)) {
+		t.Errorf("member add entries %q do not name the members added", got)
+	}
+}
+
+// TestCLIStatusCountsKeptDeletions: with on_delete = "deactivate", status
+// counts active ("licensed"), inactive and deleted-but-kept users apart.
+func TestCLIStatusCountsKeptDeletions(t *testing.T) {
+	e := newAdmEnv(t, "[users]\non_delete = \"deactivate\"\n")
+	tok := e.issue("entra")
+	e.start()
+	a := e.mustCall(201, tok, "POST", "/Users", `{"userName":"a@x","active":true}`)
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"b@x","active":false}`)
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"c@x","active":true}`)
+	e.mustCall(204, tok, "DELETE", "/Users/"+a["id"].(string), "")
+
+	out, _ := e.ok("status", "--json")
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if r.Users.Active != 1 || r.Users.Inactive != 1 || r.Users.Deleted != 1 {
+		t.Errorf("users %+v, want 1 active, 1 inactive, 1 deleted and kept", r.Users)
+	}
+	text, _ := e.ok("status")
+	if !strings.Contains(text, "1 active (licensed), 1 inactive, 1 deleted and kept") {
+		t.Errorf("status text:\n%s", text)
+	}
 }

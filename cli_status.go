@@ -39,6 +39,7 @@ type statusReport struct {
 	Users struct {
 		Active   int64 `json:"active"`
 		Inactive int64 `json:"inactive"`
+		Deleted  int64 `json:"deleted_kept"`
 	} `json:"users"`
 	Groups      int64      `json:"groups"`
 	Memberships int64      `json:"memberships"`
@@ -75,7 +76,7 @@ func (c StatusCmd) Run(cli *CLI) error {
 	r.Database.Path = st.Path()
 	r.Database.Bytes, r.Database.WALBytes = stats.DBBytes, stats.WALBytes
 	r.Database.SchemaVersion, _ = st.SchemaVersion(ctx)
-	r.Users.Active, r.Users.Inactive = stats.UsersActive, stats.UsersInactive
+	r.Users.Active, r.Users.Inactive, r.Users.Deleted = stats.UsersActive, stats.UsersInactive, stats.UsersDeleted
 	r.Groups, r.Memberships, r.LastWrite = stats.Groups, stats.Memberships, stats.LastWrite
 	r.Log.Entries, r.Log.Failed = stats.Events, stats.FailedEvents
 	r.Tokens, r.Problems = []tokenRow{}, []string{}
@@ -117,7 +118,11 @@ func printStatus(r statusReport, now time.Time) {
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "database\t%s (%s, write-ahead log %s, schema version %d)\n", r.Database.Path,
 		byteSize(r.Database.Bytes), byteSize(r.Database.WALBytes), r.Database.SchemaVersion)
-	fmt.Fprintf(tw, "users\t%d active, %d inactive\n", r.Users.Active, r.Users.Inactive)
+	users := fmt.Sprintf("%d active (licensed), %d inactive", r.Users.Active, r.Users.Inactive)
+	if r.Users.Deleted > 0 {
+		users += fmt.Sprintf(", %d deleted and kept (on_delete = \"deactivate\")", r.Users.Deleted)
+	}
+	fmt.Fprintf(tw, "users\t%s\n", users)
 	fmt.Fprintf(tw, "groups\t%d (%d memberships)\n", r.Groups, r.Memberships)
 	last := "never"
 	if r.LastWrite != nil {

@@ -48,7 +48,7 @@ func (s *Store) BulkAddMembers(ctx context.Context, groupID string, ids []string
 			if err != nil {
 				return err
 			}
-			_, _, err = s.applyMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberAdd, IDs: part}})
+			_, err = s.applyMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberAdd, IDs: part}})
 			return err
 		})
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -488,18 +489,18 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 	changed := changedKeys(old.Doc, doc)
 	memberChanged := false
 	if len(changes) > 0 {
-		added, removed, err := s.applyMembers(tx, seq, changes)
+		d, err := s.applyMembers(tx, seq, changes)
 		if err != nil {
 			return nil, err
 		}
-		memberChanged = added > 0 || removed > 0
-		if added > 0 {
-			if err := s.logChange(tx, a, "member add", k, old.ID, nameOf(k, doc), []string{"members"}); err != nil {
+		memberChanged = d.added > 0 || d.removed > 0
+		if d.added > 0 {
+			if err := s.logEvent(tx, a, "member add", k, old.ID, nameOf(k, doc), []string{"members"}, memberDetail(d.added, d.addedIDs)); err != nil {
 				return nil, err
 			}
 		}
-		if removed > 0 {
-			if err := s.logChange(tx, a, "member remove", k, old.ID, nameOf(k, doc), []string{"members"}); err != nil {
+		if d.removed > 0 {
+			if err := s.logEvent(tx, a, "member remove", k, old.ID, nameOf(k, doc), []string{"members"}, memberDetail(d.removed, d.removedIDs)); err != nil {
 				return nil, err
 			}
 		}
@@ -584,28 +585,52 @@ func changedKeys(a, b map[string]any) []string {
 
 // changeMembers applies member changes without logging.
 func (s *Store) changeMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange) error {
-	_, _, err := s.applyMembers(tx, seq, changes)
+	_, err := s.applyMembers(tx, seq, changes)
 	return err
+}
+
+// memberDelta is what applyMembers changed: counts, and the ids named by
+// the request that were actually added or removed (a replace also removes
+// members the request did not name; those are counted, not listed).
+type memberDelta struct {
+	added, removed       int64
+	addedIDs, removedIDs []string
+}
+
+// memberDetail describes a member change for the provisioning log: how many
+// and the first ids (member ids are not secrets; attribute values are not
+// logged).
+func memberDetail(n int64, ids []string) string {
+	const show = 10
+	d := fmt.Sprintf("%d member(s)", n)
+	if len(ids) > 0 {
+		d += ": " + strings.Join(ids[:min(show, len(ids))], ", ")
+		if len(ids) > show {
+			d += fmt.Sprintf(" (+%d more)", len(ids)-show)
+		}
+	}
+	return d
 }
 
 // applyMembers applies set operations in order and reports how many rows
 // were added and removed. Unknown ids in an add are refused (the request
 // fails as a whole); unknown ids in a remove are ignored, so a retried
 // removal succeeds.
-func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange) (added, removed int64, err error) {
+func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange) (memberDelta, error) {
+	var d memberDelta
 	q := s.writeQ(tx)
 	for _, c := range changes {
 		if c.Kind == scim.MemberReplace {
 			res, err := s.writeQ(tx).Exec(`DELETE FROM members WHERE group_seq = ?`, seq)
 			if err != nil {
-				return 0, 0, classify(err)
+				return d, classify(err)
 			}
 			n, _ := res.RowsAffected()
-			removed += n
+			d.removed += n
 		}
 		refs, err := s.resolveMembers(tx, c.IDs)
 		if err != nil {
-			return 0, 0, err
+			return d, err
 		}
 		for _, id := range c.IDs {
 			ref, ok := refs[id]
@@ -614,10 +639,10 @@ func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange)
 				if c.Kind == scim.MemberRemove {
 					continue
 				}
-				return 0, 0, scim.InvalidValue("members: no user or group has the id %q", clipID(id))
+				return d, scim.InvalidValue("members: no user or group has the id %q", clipID(id))
 			}
 			if mk == 1 && mseq == seq {
-				return 0, 0, scim.InvalidValue("members: a group cannot be a member of itself")
+				return d, scim.InvalidValue("members: a group cannot be a member of itself")
 			}
 			stmt := `INSERT OR IGNORE INTO members (group_seq, member_kind, member_seq) VALUES (?, ?, ?)`
 			if c.Kind == scim.MemberRemove {
@@ -625,17 +650,20 @@ func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange)
 			}
 			res, err := q.Exec(stmt, seq, mk, mseq)
 			if err != nil {
-				return 0, 0, classify(err)
+				return d, classify(err)
 			}
-			n, _ := res.RowsAffected()
-			if c.Kind == scim.MemberRemove {
-				removed += n
-			} else {
-				added += n
+			if n, _ := res.RowsAffected(); n > 0 {
+				if c.Kind == scim.MemberRemove {
+					d.removed += n
+					d.removedIDs = append(d.removedIDs, id)
+				} else {
+					d.added += n
+					d.addedIDs = append(d.addedIDs, id)
+				}
 			}
 		}
 	}
-	return added, removed, nil
+	return d, nil
 }
 
 type memberRef struct {
@@ -717,11 +745,16 @@ func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch 
 // logChange records one change in the provisioning log, inside the
 // change's own transaction.
 func (s *Store) logChange(tx *sql.Tx, a Actor, op string, k *kind, id, name string, attrs []string) error {
+	return s.logEvent(tx, a, op, k, id, name, attrs, "")
+}
+
+// logEvent is logChange with a detail (which members changed).
+func (s *Store) logEvent(tx *sql.Tx, a Actor, op string, k *kind, id, name string, attrs []string, detail string) error {
 	if attrs == nil {
 		attrs = []string{}
 	}
 	b, _ := json.Marshal(attrs)
-	_, err := s.writeQ(tx).Exec(`INSERT INTO events (time, token, agent, op, resource_type, resource_id, name, attrs, status)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 200)`, s.stamp(), a.Token, a.Agent, op, k.name, id, name, string(b))
+	_, err := s.writeQ(tx).Exec(`INSERT INTO events (time, token, agent, op, resource_type, resource_id, name, attrs, status, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 200, ?)`, s.stamp(), a.Token, a.Agent, op, k.name, id, name, string(b), detail)
 	return classify(err)
 }

@@ -13,6 +13,7 @@ import (
 type Stats struct {
 	UsersActive   int64
 	UsersInactive int64
+	UsersDeleted  int64 // kept by [users] on_delete = "deactivate", invisible to SCIM
 	Groups        int64
 	Memberships   int64
 	DBBytes       int64      // the database file
@@ -37,6 +38,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 	}{
 		{`SELECT count(*) FROM users WHERE active = 1`, &st.UsersActive},
 		{`SELECT count(*) FROM users WHERE active = 0`, &st.UsersInactive},
+		{`SELECT count(*) FROM users_deleted`, &st.UsersDeleted},
 		{`SELECT count(*) FROM groups`, &st.Groups},
 		{`SELECT count(*) FROM members`, &st.Memberships},
 		{`SELECT count(*) FROM events`, &st.Events},
