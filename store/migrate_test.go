@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -257,4 +258,31 @@ func migRefIDs(v any) []string {
 		}
 	}
 	return out
+}
+
+// TestRefusesNewerSchema: a database migrated by a newer scimd is refused
+// with a message that says so, instead of being misread.
+func TestRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.SchemaVersion(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, err = Open(path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "newer than this scimd knows") {
+		t.Fatalf("opening a newer schema: %v, want a refusal naming the versions", err)
+	}
 }

@@ -169,6 +169,15 @@ func (s *Store) migrate() error {
 		names = append(names, e.Name())
 	}
 	sort.Strings(names)
+	latest, _ := strconv.Atoi(strings.SplitN(names[len(names)-1], "_", 2)[0])
+	var have int
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
+		return fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	if have > latest {
+		// A newer scimd migrated this file; this one would misread it.
+		return fmt.Errorf("store: %s has schema version %d, newer than this scimd knows (%d): run the newer scimd, or restore a backup made before the upgrade", s.path, have, latest)
+	}
 	for _, name := range names {
 		n, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
 		if err != nil {
