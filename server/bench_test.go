@@ -623,3 +623,18 @@ func BenchmarkServerRSS(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRandomDeepPage asks for count=200 pages at random startIndex
+// values, none continuing an earlier page: the worst case for index
+// pagination, served by skipping rowids.
+func BenchmarkRandomDeepPage(b *testing.B) {
+	for _, n := range benchSizes() {
+		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
+			path, _ := seeded(b, n)
+			e := startBench(b, path, "okta")
+			e.run(b, 200, func(i int) *http.Request {
+				return get(fmt.Sprintf("%s/Users?startIndex=%d&count=200", e.url, 1+(i*7919*200+13)%n))
+			})
+		})
+	}
+}

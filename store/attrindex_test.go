@@ -256,3 +256,70 @@ func TestAdminOpenKeepsIndexes(t *testing.T) {
 		t.Fatalf("after an admin open there are %d attr_ indexes, want the server's 1", n)
 	}
 }
+
+// TestDeepPageWithoutMark: a page that continues no earlier one (no mark)
+// is found by skipping rowids, and matches the same slice of a full
+// listing, also when deletions left gaps in the sequence.
+func TestDeepPageWithoutMark(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{})
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 60; i++ {
+		r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": fmt.Sprintf("u%02d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	for i := 5; i < 60; i += 7 {
+		if err := s.Delete(ctx, Actor{}, Users, ids[i], ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, all, err := s.List(ctx, Users, Query{StartIndex: 1, Count: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []int{2, 17, 40, len(all), len(all) + 1, 500} {
+		fresh := openWith(t, s.Path(), nil, Options{}) // no page marks yet
+		_, page, err := fresh.List(ctx, Users, Query{StartIndex: start, Count: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for i := start - 1; i < min(start-1+7, len(all)); i++ {
+			want = append(want, all[i].ID)
+		}
+		var got []string
+		for _, r := range page {
+			got = append(got, r.ID)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("startIndex %d: got %v, want %v", start, got, want)
+		}
+	}
+}
+
+// TestOnDeleteDeactivateAcrossRestart: a user kept by a deletion before a
+// restart is still brought back by a POST of the same userName after it.
+func TestOnDeleteDeactivateAcrossRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	ctx := context.Background()
+	s := openWith(t, path, nil, Options{OnDelete: "deactivate"})
+	r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "kim@x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, Actor{}, Users, r.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2 := openWith(t, path, nil, Options{OnDelete: "deactivate"})
+	back, err := s2.Create(ctx, Actor{}, Users, map[string]any{"userName": "KIM@x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ID != r.ID {
+		t.Fatalf("after a restart the POST made a new user %s, want the kept %s", back.ID, r.ID)
+	}
+}

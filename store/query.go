@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -122,6 +125,21 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		if mark, ok := s.marks.get(pageKey, start); ok && start > 1 {
 			query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
 			args = append(append([]any{}, c.args...), mark, q.Count)
+			break
+		}
+		if q.Filter == nil && start > 1 {
+			// A page that continues no earlier one: skip the rows on the
+			// compact seq index (migration 0005) instead of reading them,
+			// then read the page from there.
+			var first int64
+			err := s.autoQ().QueryRow(`SELECT seq FROM `+k.table+` INDEXED BY `+k.table+`_seq ORDER BY seq LIMIT 1 OFFSET ?`, start-1).Scan(&first)
+			if errors.Is(err, sql.ErrNoRows) {
+				first = math.MaxInt64
+			} else if err != nil {
+				return nil, classify(err)
+			}
+			query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE seq >= ? ORDER BY seq LIMIT ?`
+			args = []any{first, q.Count}
 			break
 		}
 		fallthrough

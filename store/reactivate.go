@@ -18,6 +18,7 @@ func (s *Store) softDelete(tx *sql.Tx, a Actor, seq int64, old *Resource) error 
 		return err
 	}
 	c := users.columns(doc)
+	s.mayHaveKept.Store(true) // before the row exists, so no POST can miss it
 	if _, err := s.writeQ(tx).Exec(`INSERT INTO users_deleted (seq, id, user_name, user_name_fold, external_id, display_name, doc, created, deleted, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seq, old.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal),
 		nullable(c.displayName, c.hasDisplay), text, old.Created, s.stamp(), old.Version+1); err != nil {
@@ -45,8 +46,11 @@ func (s *Store) reactivate(tx *sql.Tx, a Actor, doc map[string]any) (r *Resource
 		seq, version     int64
 		id, created, txt string
 	)
-	err = s.writeQ(tx).QueryRow(`SELECT seq, id, created, version, doc FROM users_deleted WHERE user_name_fold = ?`, c.fold).
-		Scan(&seq, &id, &created, &version, &txt)
+	err = sql.ErrNoRows
+	if s.mayHaveKept.Load() {
+		err = s.writeQ(tx).QueryRow(`SELECT seq, id, created, version, doc FROM users_deleted WHERE user_name_fold = ?`, c.fold).
+			Scan(&seq, &id, &created, &version, &txt)
+	}
 	switch {
 	case err == nil:
 		if err := s.checkUnique(tx, users, doc, seq); err != nil {

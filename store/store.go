@@ -67,10 +67,13 @@ type Store struct {
 	now   func() time.Time
 	close sync.Once
 
-	auth   authCache
-	marks  pageMarks
-	stmts  sync.Map // SQL text -> *sql.Stmt on the read pool
-	nstmts atomic.Int64
+	auth authCache
+	// mayHaveKept is false while users_deleted is known to be empty, so a
+	// POST need not look there; only this process soft-deletes users.
+	mayHaveKept atomic.Bool
+	marks       pageMarks
+	stmts       sync.Map // SQL text -> *sql.Stmt on the read pool
+	nstmts      atomic.Int64
 }
 
 // Options tune Open.
@@ -124,6 +127,12 @@ func Open(path string, opt Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	var kept int
+	if err := s.w.QueryRow(`SELECT count(*) FROM users_deleted`).Scan(&kept); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
+	}
+	s.mayHaveKept.Store(kept > 0)
 	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
 	if err != nil {
 		s.w.Close()
