@@ -300,7 +300,7 @@ func entraSync(t *testing.T, m entraMode) {
 		op("replace", mgrPath, ""), op("replace", mgrPath, map[string]any{"value": ""}), op("remove", mgrPath, nil),
 	} {
 		e.send(req{Method: "PATCH", Path: "/Users/" + idA, Body: patchBody(op("add", mgrPath, idM))}).must(t, 200)
-		r = e.send(req{Method: "PATCH", Path: "/Users/" + idA, Body: patchBody(clear)}).must(t, 200)
+		e.send(req{Method: "PATCH", Path: "/Users/" + idA, Body: patchBody(clear)}).must(t, 200)
 		if got := dig(e.get("/Users/"+idA).must(t, 200).JSON, enterprise+".manager"); got != nil {
 			t.Errorf("after %v: manager %v, want none", clear, got)
 		}

@@ -142,7 +142,7 @@ func TestOktaLifecycle(t *testing.T) {
 	if got := e.memberIDs(gid); !sameSet(got, []string{id}) {
 		t.Errorf("okta path-less replace members: %v, want [%s]", got, id)
 	}
-	r = e.okta("PUT", "/Groups/"+gid, fmt.Sprintf(`{"schemas":[%q],"displayName":"Test SCIMv2","members":[{"value":%q,"display":"a"},{"value":%q,"display":"b"}]}`,
+	e.okta("PUT", "/Groups/"+gid, fmt.Sprintf(`{"schemas":[%q],"displayName":"Test SCIMv2","members":[{"value":%q,"display":"a"},{"value":%q,"display":"b"}]}`,
 		scim.GroupSchema, id, seed)).must(t, 200)
 	if got := e.memberIDs(gid); !sameSet(got, []string{id, seed}) {
 		t.Errorf("AIW PUT members: %v", got)

@@ -43,13 +43,6 @@ func (p *pageMarks) put(key string, next int, seq int64) {
 	marks[next] = seq
 }
 
-// reset forgets every mark. Writes that delete rows would make a mark skip
-// or repeat rows relative to OFFSET; the caller decides when that matters.
-func (p *pageMarks) reset() {
-	p.mu.Lock()
-	p.m = nil
-	p.mu.Unlock()
-}
 
 func argsKey(args []any) string {
 	var b strings.Builder

@@ -555,7 +555,7 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 		if err := s.fill(s.writeQ(tx), k, r); err != nil {
 			return nil, err
 		}
-	} else if changes != nil && len(changes) == 1 && changes[0].Kind == scim.MemberReplace && op == "replace" {
+	} else if len(changes) == 1 && changes[0].Kind == scim.MemberReplace && op == "replace" {
 		if err := s.fill(s.writeQ(tx), k, r); err != nil {
 			return nil, err
 		}
