@@ -3,6 +3,7 @@ package scim
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"unicode/utf16"
@@ -15,68 +16,97 @@ import (
 // as encoding/json does with SetEscapeHTML(false). Any other type falls back
 // to encoding/json.
 func AppendJSON(b []byte, v any) ([]byte, error) {
+	e := jsonEncoder{b: b}
+	e.value(v)
+	return e.b, e.err
+}
+
+// StreamJSON encodes v like AppendJSON into buf, but whenever more than
+// flushAt bytes are pending between two elements of an array it writes them
+// to w and reuses buf: a response holding a 100,000-member group is sent in
+// pieces instead of built whole. It returns what is left to write (all of it
+// when nothing was flushed).
+func StreamJSON(w io.Writer, buf []byte, v any, flushAt int) ([]byte, error) {
+	e := jsonEncoder{b: buf, w: w, flushAt: flushAt}
+	e.value(v)
+	return e.b, e.err
+}
+
+type jsonEncoder struct {
+	b       []byte
+	w       io.Writer // nil: append only
+	flushAt int
+	err     error
+}
+
+func (e *jsonEncoder) value(v any) {
+	if e.err != nil {
+		return
+	}
 	switch x := v.(type) {
 	case nil:
-		return append(b, "null"...), nil
+		e.b = append(e.b, "null"...)
 	case string:
-		return appendString(b, x), nil
+		e.b = appendString(e.b, x)
 	case bool:
-		return strconv.AppendBool(b, x), nil
+		e.b = strconv.AppendBool(e.b, x)
 	case json.Number:
 		if x == "" {
-			return append(b, '0'), nil
+			e.b = append(e.b, '0')
+			return
 		}
-		return append(b, x...), nil
+		e.b = append(e.b, x...)
 	case int:
-		return strconv.AppendInt(b, int64(x), 10), nil
+		e.b = strconv.AppendInt(e.b, int64(x), 10)
 	case int64:
-		return strconv.AppendInt(b, x, 10), nil
+		e.b = strconv.AppendInt(e.b, x, 10)
 	case []any:
-		b = append(b, '[')
+		e.b = append(e.b, '[')
 		for i, el := range x {
 			if i > 0 {
-				b = append(b, ',')
+				e.b = append(e.b, ',')
 			}
-			var err error
-			if b, err = AppendJSON(b, el); err != nil {
-				return nil, err
+			e.value(el)
+			if e.w != nil && len(e.b) >= e.flushAt && e.err == nil {
+				_, e.err = e.w.Write(e.b)
+				e.b = e.b[:0]
 			}
 		}
-		return append(b, ']'), nil
+		e.b = append(e.b, ']')
 	case []string:
-		b = append(b, '[')
+		e.b = append(e.b, '[')
 		for i, el := range x {
 			if i > 0 {
-				b = append(b, ',')
+				e.b = append(e.b, ',')
 			}
-			b = appendString(b, el)
+			e.b = appendString(e.b, el)
 		}
-		return append(b, ']'), nil
+		e.b = append(e.b, ']')
 	case map[string]any:
-		keys := make([]string, 0, len(x))
+		var small [8]string // most resource maps have few keys: no allocation
+		keys := small[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		b = append(b, '{')
+		e.b = append(e.b, '{')
 		for i, k := range keys {
 			if i > 0 {
-				b = append(b, ',')
+				e.b = append(e.b, ',')
 			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = AppendJSON(b, x[k]); err != nil {
-				return nil, err
-			}
+			e.b = appendString(e.b, k)
+			e.b = append(e.b, ':')
+			e.value(x[k])
 		}
-		return append(b, '}'), nil
+		e.b = append(e.b, '}')
+	default:
+		m, err := json.Marshal(v)
+		if err != nil {
+			e.err = fmt.Errorf("encode %T: %w", v, err)
+			return
+		}
+		e.b = append(e.b, m...)
 	}
-	m, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %T: %w", v, err)
-	}
-	return append(b, m...), nil
 }
 
 const hexDigits = "0123456789abcdef"

@@ -365,23 +365,57 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// writeJSON sends a SCIM JSON body with the SCIM media type.
+// writeJSON sends a SCIM JSON body with the SCIM media type. Bodies up to
+// streamAt bytes go out in one piece with a Content-Length; a larger one (a
+// group with a hundred thousand members) is written as it is encoded, with
+// chunked transfer encoding, so its size never has to fit in one buffer.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	bp := bufPool.Get().(*[]byte)
-	b, err := scim.AppendJSON((*bp)[:0], v)
-	if err != nil {
+	sw := &streamWriter{w: w, status: status}
+	b, err := scim.StreamJSON(sw, (*bp)[:0], v, streamAt)
+	switch {
+	case err != nil && !sw.started:
 		status = 500
 		b = append(b[:0], `{"schemas":["`+scim.ErrorSchema+`"],"status":"500","detail":"response encoding failed"}`...)
+	case err != nil:
+		// Part of the body is out: the client sees a truncated response.
+		if cap(b) <= 1<<20 {
+			*bp = b
+			bufPool.Put(bp)
+		}
+		return
 	}
 	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/scim+json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
+	if !sw.started {
+		w.Header().Set("Content-Type", "application/scim+json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.WriteHeader(status)
+	}
 	w.Write(b)
 	if cap(b) <= 1<<20 {
 		*bp = b
 		bufPool.Put(bp)
 	}
+}
+
+// streamAt is the body size past which responses are streamed.
+const streamAt = 64 << 10
+
+// streamWriter sends the headers (without Content-Length) before the first
+// piece of a streamed body.
+type streamWriter struct {
+	w       http.ResponseWriter
+	status  int
+	started bool
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", "application/scim+json")
+		s.w.WriteHeader(s.status)
+	}
+	return s.w.Write(p)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -43,7 +43,6 @@ func (p *pageMarks) put(key string, next int, seq int64) {
 	marks[next] = seq
 }
 
-
 func argsKey(args []any) string {
 	var b strings.Builder
 	for _, a := range args {

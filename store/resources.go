@@ -316,18 +316,13 @@ func (s *Store) fill(q querier, k *kind, r *Resource) error {
 			return err
 		}
 	}
-	var list []Member
 	if k == groups {
-		list, err = s.membersOf(q, seq)
-		if err != nil {
-			return err
-		}
-		l := make([]any, 0, len(list))
-		for _, m := range list {
+		l := []any{}
+		err := s.eachMember(q, seq, func(m Member) {
 			l = append(l, map[string]any{"value": m.ID, "display": m.Display, "type": m.Type})
-		}
+		})
 		r.Doc["members"] = l
-		return nil
+		return err
 	}
 	rows, err := q.Query(`SELECT g.id, g.display_name FROM members m JOIN groups g ON g.seq = m.group_seq
 		WHERE m.member_kind = 0 AND m.member_seq = ? ORDER BY g.seq`, seq)
@@ -350,24 +345,30 @@ func (s *Store) fill(q querier, k *kind, r *Resource) error {
 }
 
 func (s *Store) membersOf(q querier, groupSeq int64) ([]Member, error) {
+	var out []Member
+	err := s.eachMember(q, groupSeq, func(m Member) { out = append(out, m) })
+	return out, err
+}
+
+// eachMember calls fn for each member of a group, users first.
+func (s *Store) eachMember(q querier, groupSeq int64, fn func(Member)) error {
 	rows, err := q.Query(`SELECT u.id, coalesce(u.display_name, u.user_name), 'User' FROM members m JOIN users u ON u.seq = m.member_seq
 			WHERE m.group_seq = ? AND m.member_kind = 0
 		UNION ALL
 		SELECT g.id, g.display_name, 'Group' FROM members m JOIN groups g ON g.seq = m.member_seq
 			WHERE m.group_seq = ? AND m.member_kind = 1`, groupSeq, groupSeq)
 	if err != nil {
-		return nil, classify(err)
+		return classify(err)
 	}
 	defer rows.Close()
-	var out []Member
 	for rows.Next() {
 		var m Member
 		if err := rows.Scan(&m.ID, &m.Display, &m.Type); err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, m)
+		fn(m)
 	}
-	return out, rows.Err()
+	return classify(rows.Err())
 }
 
 // Members lists a group's members.

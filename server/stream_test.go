@@ -1,0 +1,61 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"scimd/store"
+)
+
+// TestLargeResponseIsStreamed: a group whose member list is larger than
+// streamAt is sent in pieces (chunked, no Content-Length) and arrives as one
+// complete, valid SCIM document; small responses keep their Content-Length.
+func TestLargeResponseIsStreamed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var docs []map[string]any
+	for i := 0; i < 1500; i++ {
+		docs = append(docs, map[string]any{"userName": fmt.Sprintf("member%04d@example.com", i), "displayName": fmt.Sprintf("Member %d", i)})
+	}
+	ids, err := e.st.BulkCreate(ctx, store.Users, docs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.st.Create(ctx, store.Actor{}, store.Groups, map[string]any{"displayName": "Everyone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.BulkAddMembers(ctx, g.ID, ids); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.get("/Groups/" + g.ID).must(t, 200)
+	if len(r.Body) <= streamAt {
+		t.Fatalf("body is %d bytes; the test needs more than %d", len(r.Body), streamAt)
+	}
+	if r.Header.Get("Content-Length") != "" {
+		t.Errorf("a streamed body has Content-Length %s", r.Header.Get("Content-Length"))
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/scim+json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	members, _ := r.JSON["members"].([]any)
+	if len(members) != len(ids) {
+		t.Fatalf("got %d members, want %d", len(members), len(ids))
+	}
+	seen := map[string]bool{}
+	for _, m := range members {
+		seen[m.(map[string]any)["value"].(string)] = true
+	}
+	for _, id := range ids {
+		if !seen[id] {
+			t.Fatalf("member %s missing from the streamed body", id)
+		}
+	}
+
+	small := e.get("/Groups/" + g.ID + "?excludedAttributes=members").must(t, 200)
+	if small.Header.Get("Content-Length") == "" {
+		t.Error("a small body has no Content-Length")
+	}
+}
