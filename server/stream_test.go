@@ -30,7 +30,7 @@ func TestLargeResponseIsStreamed(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := e.get("/Groups/" + g.ID).must(t, 200)
+	r := e.get("/Groups/"+g.ID).must(t, 200)
 	if len(r.Body) <= streamAt {
 		t.Fatalf("body is %d bytes; the test needs more than %d", len(r.Body), streamAt)
 	}
@@ -54,7 +54,7 @@ func TestLargeResponseIsStreamed(t *testing.T) {
 		}
 	}
 
-	small := e.get("/Groups/" + g.ID + "?excludedAttributes=members").must(t, 200)
+	small := e.get("/Groups/"+g.ID+"?excludedAttributes=members").must(t, 200)
 	if small.Header.Get("Content-Length") == "" {
 		t.Error("a small body has no Content-Length")
 	}
