@@ -28,8 +28,8 @@ const maxAuthAge = time.Second
 // exact part is the WAL-index header: the first 48 bytes of the -shm file,
 // which every connection of every process rewrites on each commit (its
 // change counter, last frame and salts; SQLite's file format, section
-// "The WAL-Index Format"). The file sizes and times are a second check in
-// case the header cannot be read.
+// "The WAL-Index Format"). The file sizes and times stand in only when
+// the header cannot be read.
 type fileFingerprint struct {
 	hdr               [48]byte
 	dbSize, walSize   int64
@@ -39,7 +39,9 @@ type fileFingerprint struct {
 func (s *Store) fingerprint() fileFingerprint {
 	var fp fileFingerprint
 	if f := s.shmFile(); f != nil {
-		f.ReadAt(fp.hdr[:], 0)
+		if n, _ := f.ReadAt(fp.hdr[:], 0); n == len(fp.hdr) {
+			return fp // exact on its own
+		}
 	}
 	if fi, err := os.Stat(s.path); err == nil {
 		fp.dbSize, fp.dbMTime = fi.Size(), fi.ModTime().UnixNano()
