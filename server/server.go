@@ -367,8 +367,9 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 
 // writeJSON sends a SCIM JSON body with the SCIM media type. Bodies up to
 // streamAt bytes go out in one piece with a Content-Length; a larger one (a
-// group with a hundred thousand members) is written as it is encoded, with
-// chunked transfer encoding, so its size never has to fit in one buffer.
+// group with tens of thousands of members) is written as it is encoded,
+// with chunked transfer encoding, so its size never has to fit in one
+// buffer.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	bp := bufPool.Get().(*[]byte)
 	sw := &streamWriter{w: w, status: status}
@@ -379,7 +380,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		b = append(b[:0], `{"schemas":["`+scim.ErrorSchema+`"],"status":"500","detail":"response encoding failed"}`...)
 	case err != nil:
 		// Part of the body is out: the client sees a truncated response.
-		if cap(b) <= 1<<20 {
+		if cap(b) <= 2*streamAt {
 			*bp = b
 			bufPool.Put(bp)
 		}
@@ -392,14 +393,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		w.WriteHeader(status)
 	}
 	w.Write(b)
-	if cap(b) <= 1<<20 {
+	if cap(b) <= 2*streamAt {
 		*bp = b
 		bufPool.Put(bp)
 	}
 }
 
-// streamAt is the body size past which responses are streamed.
-const streamAt = 64 << 10
+// streamAt is the body size past which responses are streamed: above a
+// full page of 200 users, so lists keep their Content-Length and one write.
+const streamAt = 1 << 20
 
 // streamWriter sends the headers (without Content-Length) before the first
 // piece of a streamed body.

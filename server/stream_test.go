@@ -15,7 +15,7 @@ func TestLargeResponseIsStreamed(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	var docs []map[string]any
-	for i := 0; i < 1500; i++ {
+	for i := 0; i < 12000; i++ {
 		docs = append(docs, map[string]any{"userName": fmt.Sprintf("member%04d@example.com", i), "displayName": fmt.Sprintf("Member %d", i)})
 	}
 	ids, err := e.st.BulkCreate(ctx, store.Users, docs)
