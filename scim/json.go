@@ -82,6 +82,21 @@ func (e *jsonEncoder) value(v any) {
 			e.b = appendString(e.b, el)
 		}
 		e.b = append(e.b, ']')
+	case MemberRef:
+		// Keys in sorted order, as a map would be written.
+		e.b = append(e.b, '{')
+		if x.Ref != "" {
+			e.b = append(e.b, `"$ref":`...)
+			e.b = appendString(e.b, x.Ref)
+			e.b = append(e.b, ',')
+		}
+		e.b = append(e.b, `"display":`...)
+		e.b = appendString(e.b, x.Display)
+		e.b = append(e.b, `,"type":`...)
+		e.b = appendString(e.b, x.Type)
+		e.b = append(e.b, `,"value":`...)
+		e.b = appendString(e.b, x.Value)
+		e.b = append(e.b, '}')
 	case map[string]any:
 		var small [8]string // most resource maps have few keys: no allocation
 		keys := small[:0]
@@ -490,4 +505,23 @@ func validUTF8(dst, b []byte) []byte {
 		b = b[size:]
 	}
 	return dst
+}
+
+// MemberRef is one member of a group as read back: a compact, typed element
+// of a "members" list, so that a group with a hundred thousand members is
+// not a hundred thousand maps. It encodes exactly as the equivalent map.
+type MemberRef struct {
+	Value   string `json:"value"`
+	Display string `json:"display"`
+	Type    string `json:"type"` // "User" or "Group"
+	Ref     string `json:"$ref,omitempty"`
+}
+
+// Map returns the member as the map form the rest of the document uses.
+func (m MemberRef) Map() map[string]any {
+	out := map[string]any{"value": m.Value, "display": m.Display, "type": m.Type}
+	if m.Ref != "" {
+		out["$ref"] = m.Ref
+	}
+	return out
 }

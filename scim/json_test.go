@@ -88,3 +88,21 @@ func FuzzDecodeDocument(f *testing.F) {
 		}
 	})
 }
+
+// TestMemberRefEncodesLikeItsMap: a MemberRef is written exactly as the
+// map it stands for, with and without $ref.
+func TestMemberRefEncodesLikeItsMap(t *testing.T) {
+	for _, m := range []MemberRef{{Value: "u1", Display: "Ann \"A\"", Type: "User"}, {Value: "g1", Display: "", Type: "Group", Ref: "https://h/scim/v2/Groups/g1"}} {
+		got, err := AppendJSON(nil, []any{m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := AppendJSON(nil, []any{m.Map()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%+v: got %s, want %s", m, got, want)
+		}
+	}
+}

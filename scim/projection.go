@@ -145,6 +145,9 @@ func copyTarget(rt *ResourceType, from, to map[string]any, t Target) {
 			dst[key] = d
 		}
 		for i, el := range x {
+			if r, ok := el.(MemberRef); ok {
+				el = r.Map()
+			}
 			if m, ok := el.(map[string]any); ok {
 				if sv, ok := m[sub]; ok {
 					d[i].(map[string]any)[sub] = sv
@@ -184,7 +187,11 @@ func dropTarget(rt *ResourceType, res map[string]any, t Target) {
 		case map[string]any:
 			delete(x, sub)
 		case []any:
-			for _, el := range x {
+			for i, el := range x {
+				if r, ok := el.(MemberRef); ok {
+					el = r.Map()
+					x[i] = el
+				}
 				if em, ok := el.(map[string]any); ok {
 					delete(em, sub)
 				}

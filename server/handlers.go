@@ -61,13 +61,14 @@ func (s *Server) render(r *http.Request, k store.Kind, res *store.Resource) map[
 	// References get their $ref from the server's own URL.
 	for _, key := range []string{"members", "groups"} {
 		if l, ok := out[key].([]any); ok {
-			for _, el := range l {
-				m := el.(map[string]any)
-				typ := "Groups"
-				if m["type"] == "User" {
-					typ = "Users"
+			for i, el := range l {
+				switch m := el.(type) {
+				case scim.MemberRef:
+					m.Ref = base + "/" + refPath(m.Type) + "/" + m.Value
+					l[i] = m
+				case map[string]any:
+					m["$ref"] = base + "/" + refPath(m["type"]) + "/" + m["value"].(string)
 				}
-				m["$ref"] = base + "/" + typ + "/" + m["value"].(string)
 			}
 		}
 	}
@@ -97,6 +98,14 @@ func (s *Server) render(r *http.Request, k store.Kind, res *store.Resource) map[
 		"version":      scim.ETag(res.Version),
 	}
 	return out
+}
+
+// refPath is the endpoint a member or group reference points into.
+func refPath(typ any) string {
+	if typ == "User" {
+		return "Users"
+	}
+	return "Groups"
 }
 
 func cloneMap(m map[string]any) map[string]any {

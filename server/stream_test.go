@@ -59,3 +59,37 @@ func TestLargeResponseIsStreamed(t *testing.T) {
 		t.Error("a small body has no Content-Length")
 	}
 }
+
+// TestMemberProjections: attributes and excludedAttributes on members'
+// sub-attributes work on the compact member form the store reads.
+func TestMemberProjections(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ids, err := e.st.BulkCreate(ctx, store.Users, []map[string]any{{"userName": "a@x"}, {"userName": "b@x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := e.st.Create(ctx, store.Actor{}, store.Groups, map[string]any{"displayName": "G"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.BulkAddMembers(ctx, g.ID, ids); err != nil {
+		t.Fatal(err)
+	}
+	only := e.get("/Groups/"+g.ID+"?attributes=members.value").must(t, 200).JSON
+	for _, m := range only["members"].([]any) {
+		if mm := m.(map[string]any); len(mm) != 1 || mm["value"] == nil {
+			t.Errorf("attributes=members.value: member %v, want only value", mm)
+		}
+	}
+	if _, ok := only["displayName"]; ok {
+		t.Error("attributes=members.value returned displayName")
+	}
+	without := e.get("/Groups/"+g.ID+"?excludedAttributes=members.display").must(t, 200).JSON
+	for _, m := range without["members"].([]any) {
+		mm := m.(map[string]any)
+		if _, ok := mm["display"]; ok || mm["$ref"] == nil || mm["value"] == nil || mm["type"] != "User" {
+			t.Errorf("excludedAttributes=members.display: member %v", mm)
+		}
+	}
+}

@@ -319,7 +319,7 @@ func (s *Store) fill(q querier, k *kind, r *Resource) error {
 	if k == groups {
 		l := []any{}
 		err := s.eachMember(q, seq, func(m Member) {
-			l = append(l, map[string]any{"value": m.ID, "display": m.Display, "type": m.Type})
+			l = append(l, scim.MemberRef{Value: m.ID, Display: m.Display, Type: m.Type})
 		})
 		r.Doc["members"] = l
 		return err
