@@ -285,19 +285,9 @@ func (d *docDecoder) value(depth int) (any, error) {
 				return nil, err
 			}
 			m[k] = v
-			d.space()
-			if d.i >= len(d.b) {
-				return nil, d.fail("unexpected end")
+			if done, err := d.more('}'); err != nil || done {
+				return m, err
 			}
-			if d.b[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.b[d.i] == '}' {
-				d.i++
-				return m, nil
-			}
-			return nil, d.fail("expected ',' or '}'")
 		}
 	case c == '[':
 		d.i++
@@ -314,19 +304,9 @@ func (d *docDecoder) value(depth int) (any, error) {
 				return nil, err
 			}
 			l = append(l, v)
-			d.space()
-			if d.i >= len(d.b) {
-				return nil, d.fail("unexpected end")
+			if done, err := d.more(']'); err != nil || done {
+				return l, err
 			}
-			if d.b[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.b[d.i] == ']' {
-				d.i++
-				return l, nil
-			}
-			return nil, d.fail("expected ',' or ']'")
 		}
 	case c == '"':
 		return d.str()
@@ -340,6 +320,23 @@ func (d *docDecoder) value(depth int) (any, error) {
 		return d.num()
 	}
 	return nil, d.fail("unexpected character")
+}
+
+// more reads what follows a member or element: a comma (more to come) or
+// the closing bracket (done).
+func (d *docDecoder) more(closing byte) (done bool, err error) {
+	d.space()
+	switch {
+	case d.i >= len(d.b):
+		return false, d.fail("unexpected end")
+	case d.b[d.i] == ',':
+		d.i++
+		return false, nil
+	case d.b[d.i] == closing:
+		d.i++
+		return true, nil
+	}
+	return false, d.fail("expected ',' or '" + string(closing) + "'")
 }
 
 func (d *docDecoder) lit(word string, v any) (any, error) {
