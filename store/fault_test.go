@@ -75,6 +75,23 @@ func ftPatch(ops ...map[string]any) map[string]any {
 	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": ops}
 }
 
+// ftServer is a server over a fresh database in t.TempDir() and a client
+// holding a token for it.
+func ftServer(t *testing.T) (*store.Store, *ftClient) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "scimd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	secret, _, err := st.IssueToken(context.Background(), "test", "generic", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(server.New(st, server.Config{}).Handler())
+	t.Cleanup(ts.Close)
+	return st, &ftClient{t: t, base: ts.URL + "/scim/v2", token: secret}
+}
+
 // TestDiskFull makes SQLite run out of room for real (PRAGMA
 // max_page_count on the writing connection fails page allocation with
 // SQLITE_FULL, as a full disk does) while a server is running: writes get
@@ -83,18 +100,7 @@ func ftPatch(ops ...map[string]any) map[string]any {
 // succeed without a restart.
 func TestDiskFull(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "scimd.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	secret, _, err := st.IssueToken(ctx, "test", "generic", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(server.New(st, server.Config{}).Handler())
-	defer ts.Close()
-	c := &ftClient{t: t, base: ts.URL + "/scim/v2", token: secret}
+	st, c := ftServer(t)
 
 	alice := c.want(c.do("POST", "/Users", map[string]any{"userName": "alice@example.com"}), 201, "create alice").body["id"].(string)
 	bob := c.want(c.do("POST", "/Users", map[string]any{"userName": "bob@example.com"}), 201, "create bob").body["id"].(string)
@@ -182,19 +188,7 @@ func TestDiskFull(t *testing.T) {
 // error, reads keep working, nothing changes, and writes work again once
 // the database is writable, without a restart.
 func TestReadOnlyDatabase(t *testing.T) {
-	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "scimd.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	secret, _, err := st.IssueToken(ctx, "test", "generic", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(server.New(st, server.Config{}).Handler())
-	defer ts.Close()
-	c := &ftClient{t: t, base: ts.URL + "/scim/v2", token: secret}
+	st, c := ftServer(t)
 	alice := c.want(c.do("POST", "/Users", map[string]any{"userName": "alice@example.com"}), 201, "create alice").body["id"].(string)
 	before := c.want(c.do("GET", "/Users/"+alice, nil), 200, "read alice").raw
 
