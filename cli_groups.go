@@ -84,15 +84,7 @@ type groupRow struct {
 
 // Run lists groups.
 func (c GroupsListCmd) Run(cli *CLI) error {
-	cfg, err := Load(cli.Config)
-	if err != nil {
-		return err
-	}
-	opt, err := Selection{Filter: c.Filter}.options(cfg)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg)
+	st, opt, err := openSelected(cli, Selection{Filter: c.Filter})
 	if err != nil {
 		return err
 	}

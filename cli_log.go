@@ -175,15 +175,5 @@ func pruneLog(ctx context.Context, st *store.Store, retention time.Duration, log
 			log.Info("pruned the provisioning log", "deleted", n, "retention", fmtDuration(retention))
 		}
 	}
-	prune()
-	tick := time.NewTicker(time.Hour)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			prune()
-		}
-	}
+	everyHour(ctx, prune)
 }

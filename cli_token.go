@@ -60,12 +60,9 @@ func (c TokenIssueCmd) Run(cli *CLI) error {
 	if err != nil {
 		return err
 	}
-	life := time.Duration(cfg.Tokens.Lifetime)
-	if c.Expires != nil {
-		life = time.Duration(*c.Expires)
-	}
-	if life <= 0 {
-		return errors.New("--expires must be positive")
+	life, err := tokenLifetime(cfg, c.Expires)
+	if err != nil {
+		return err
 	}
 	if !store.ValidTokenName(c.Name) {
 		return fmt.Errorf("--name %q: %v", c.Name, store.ErrTokenName)
@@ -294,12 +291,9 @@ func (c TokenRotateCmd) Run(cli *CLI) error {
 	if err != nil {
 		return err
 	}
-	life := time.Duration(cfg.Tokens.Lifetime)
-	if c.Expires != nil {
-		life = time.Duration(*c.Expires)
-	}
-	if life <= 0 {
-		return errors.New("--expires must be positive")
+	life, err := tokenLifetime(cfg, c.Expires)
+	if err != nil {
+		return err
 	}
 	st, err := openStore(cfg)
 	if err != nil {
@@ -485,7 +479,13 @@ func watchTokens(ctx context.Context, st *store.Store, log *slog.Logger) {
 			warned[t.Seq] = now
 		}
 	}
-	check()
+	everyHour(ctx, check)
+}
+
+// everyHour runs fn now and then every hour until ctx ends: the rhythm of
+// serve's background jobs.
+func everyHour(ctx context.Context, fn func()) {
+	fn()
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
@@ -493,9 +493,21 @@ func watchTokens(ctx context.Context, st *store.Store, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			check()
+			fn()
 		}
 	}
+}
+
+// tokenLifetime is --expires, or [tokens] lifetime without it.
+func tokenLifetime(cfg Config, expires *Duration) (time.Duration, error) {
+	life := time.Duration(cfg.Tokens.Lifetime)
+	if expires != nil {
+		life = time.Duration(*expires)
+	}
+	if life <= 0 {
+		return 0, errors.New("--expires must be positive")
+	}
+	return life, nil
 }
 
 // openConfigured loads the configuration and opens its database.

@@ -44,6 +44,21 @@ type Selection struct {
 	Filter   string `help:"A SCIM filter (RFC 7644 §3.4.2.2), e.g. 'emails.value ew \"@example.com\"'." placeholder:"FILTER"`
 }
 
+// openSelected loads the configuration, checks the selection against its
+// schema catalogue and opens the database.
+func openSelected(cli *CLI, sel Selection) (*store.Store, store.ScanOptions, error) {
+	cfg, err := Load(cli.Config)
+	if err != nil {
+		return nil, store.ScanOptions{}, err
+	}
+	opt, err := sel.options(cfg)
+	if err != nil {
+		return nil, store.ScanOptions{}, err
+	}
+	st, err := openStore(cfg)
+	return st, opt, err
+}
+
 func (s Selection) options(cfg Config) (store.ScanOptions, error) {
 	var opt store.ScanOptions
 	if s.Active || s.Inactive {
@@ -124,15 +139,7 @@ func runExport(cli *CLI, k store.Kind, f ExportFlags, sel Selection) error {
 	if format != "csv" && format != "json" && format != "jsonl" {
 		return fmt.Errorf("--format must be csv, json or jsonl, not %q", format)
 	}
-	cfg, err := Load(cli.Config)
-	if err != nil {
-		return err
-	}
-	opt, err := sel.options(cfg)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg)
+	st, opt, err := openSelected(cli, sel)
 	if err != nil {
 		return err
 	}
@@ -441,15 +448,7 @@ type userRow struct {
 
 // Run lists users.
 func (c UsersListCmd) Run(cli *CLI) error {
-	cfg, err := Load(cli.Config)
-	if err != nil {
-		return err
-	}
-	opt, err := c.options(cfg)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg)
+	st, opt, err := openSelected(cli, c.Selection)
 	if err != nil {
 		return err
 	}
