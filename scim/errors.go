@@ -77,17 +77,6 @@ func Mutability(format string, args ...any) *Error {
 	return newErr(400, "mutability", format, args)
 }
 
-// TooMany is 400 tooMany: the query would return more results than allowed.
-func TooMany(format string, args ...any) *Error {
-	return newErr(400, "tooMany", format, args)
-}
-
-// InvalidVersion is 400 invalidVersion: the requested SCIM version is not
-// supported.
-func InvalidVersion(format string, args ...any) *Error {
-	return newErr(400, "invalidVersion", format, args)
-}
-
 // Uniqueness is 409 uniqueness: a value that must be unique is taken.
 func Uniqueness(format string, args ...any) *Error {
 	return newErr(409, "uniqueness", format, args)

@@ -299,11 +299,7 @@ func (p *patcher) applyAt(op string, t Target, filter Expr, v any, hasValue, len
 		}
 		return nil
 	}
-	doc := p.doc
-	if t.Common == "externalId" {
-		t.Attr = externalIDAttr()
-	}
-	return (&ResourceType{Schema: p.rt.Schema, Extensions: p.rt.Extensions}).setNormalized(doc, t, v, p.lim)
+	return setNormalized(p.doc, t, v, p.lim)
 }
 
 // multi applies an operation to a multi-valued attribute, with or without a

@@ -272,7 +272,7 @@ func (rt *ResourceType) Normalize(in map[string]any, lim Limits) (map[string]any
 				if a == nil {
 					continue
 				}
-				if err := rt.setNormalized(out, Target{Schema: ext, Attr: a}, obj[sk], lim); err != nil {
+				if err := setNormalized(out, Target{Schema: ext, Attr: a}, obj[sk], lim); err != nil {
 					return nil, err
 				}
 			}
@@ -286,7 +286,7 @@ func (rt *ResourceType) Normalize(in map[string]any, lim Limits) (map[string]any
 		if err != nil {
 			continue // unknown attribute: ignored (RFC 7644 §3.3 leniency; Entra legacy bodies)
 		}
-		if err := rt.setNormalized(out, t, v, lim); err != nil {
+		if err := setNormalized(out, t, v, lim); err != nil {
 			return nil, err
 		}
 	}
@@ -295,7 +295,7 @@ func (rt *ResourceType) Normalize(in map[string]any, lim Limits) (map[string]any
 
 // setNormalized stores v at t in doc after checking it, unless t is readOnly
 // or never stored.
-func (rt *ResourceType) setNormalized(doc map[string]any, t Target, v any, lim Limits) error {
+func setNormalized(doc map[string]any, t Target, v any, lim Limits) error {
 	if t.Common != "" && t.Common != "externalId" {
 		return nil // id, meta, schemas: assigned by the server
 	}

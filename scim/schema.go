@@ -326,7 +326,7 @@ func (rt *ResourceType) schemaFor(urn string) *Schema {
 // attribute, the attribute, and optionally one of its sub-attributes.
 type Target struct {
 	Schema *Schema    // core or extension schema
-	Attr   *Attribute // the attribute; nil for the common attributes id/meta/externalId? see Common
+	Attr   *Attribute // the attribute; nil for id, meta and schemas (see Common)
 	Sub    *Attribute // set when a sub-attribute was named
 	// Common is "id", "externalId", "meta" or "schemas" for the RFC 7643 §3.1
 	// common attributes, which live outside any schema's attribute list.
