@@ -93,3 +93,41 @@ func TestMemberProjections(t *testing.T) {
 		}
 	}
 }
+
+// TestCursorPaginationOverHTTP: ?cursor= starts RFC 9865 pagination; the
+// answers carry nextCursor (not startIndex) until the last page, and
+// /ServiceProviderConfig advertises both pagination methods.
+func TestCursorPaginationOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	var docs []map[string]any
+	for i := 0; i < 5; i++ {
+		docs = append(docs, map[string]any{"userName": fmt.Sprintf("c%d@x", i)})
+	}
+	if _, err := e.st.BulkCreate(context.Background(), store.Users, docs); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	path := "/Users?count=2&cursor="
+	for pages := 1; ; pages++ {
+		r := e.get(path).must(t, 200)
+		if _, ok := r.JSON["startIndex"]; ok {
+			t.Error("a cursor page carries startIndex")
+		}
+		seen += len(r.JSON["Resources"].([]any))
+		next, _ := r.JSON["nextCursor"].(string)
+		if next == "" {
+			if pages != 3 || seen != 5 {
+				t.Fatalf("walk ended after %d pages with %d users, want 3 and 5", pages, seen)
+			}
+			break
+		}
+		path = "/Users?count=2&cursor=" + next
+	}
+	if r := e.get("/Users?cursor=bogus").must(t, 400); r.JSON["scimType"] != "invalidCursor" {
+		t.Errorf("bogus cursor: %v", r.JSON)
+	}
+	p, _ := e.get("/ServiceProviderConfig").must(t, 200).JSON["pagination"].(map[string]any)
+	if p["cursor"] != true || p["index"] != true || p["defaultPaginationMethod"] != "index" {
+		t.Errorf("ServiceProviderConfig pagination %v", p)
+	}
+}
