@@ -44,7 +44,7 @@ func (s *Server) recordFailure(r *http.Request, se *scim.Error) {
 // resourceOf parses a SCIM resource path: /Users, /Users/{id},
 // /Users/.search and the same for /Groups, under any base path.
 func (s *Server) resourceOf(p string) (typ, id string, search, ok bool) {
-	for _, b := range s.bases() {
+	for _, b := range s.bases {
 		rest, found := strings.CutPrefix(p, b+"/")
 		if !found {
 			continue

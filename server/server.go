@@ -61,6 +61,7 @@ type Server struct {
 	log   *slog.Logger
 	usage store.Usage
 	mux   *http.ServeMux
+	bases []string // paths the SCIM API answers under (basePaths)
 	ready atomic.Bool
 	// authLimit counts refused authentications per address; nil is off.
 	authLimit *authLimiter
@@ -86,7 +87,7 @@ func New(st *store.Store, cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), bases: basePaths(cfg.BasePath)}
 	s.authLimit = newAuthLimiter(cfg.AuthFailuresPerMinute, time.Now)
 	s.routes()
 	s.ready.Store(true)
@@ -105,15 +106,15 @@ func (s *Server) FlushUsage(ctx context.Context) error {
 // handler is an HTTP handler that returns its error instead of writing it.
 type handler func(w http.ResponseWriter, r *http.Request) error
 
-// bases are the paths the SCIM API answers under: the configured base path
+// basePaths lists the paths the SCIM API answers under: the configured base path
 // and, when it ends in /v2, its parent too, so that a Tenant URL of either
 // https://host/scim/v2 or https://host/scim works (vendors document both).
-func (s *Server) bases() []string {
-	out := []string{s.cfg.BasePath}
-	if p := strings.TrimSuffix(s.cfg.BasePath, "/v2"); p != s.cfg.BasePath && p != "" {
+func basePaths(basePath string) []string {
+	out := []string{basePath}
+	if p := strings.TrimSuffix(basePath, "/v2"); p != basePath && p != "" {
 		out = append(out, p)
 	}
-	if s.cfg.BasePath == "/" {
+	if basePath == "/" {
 		out = []string{""}
 	}
 	return out
@@ -121,7 +122,7 @@ func (s *Server) bases() []string {
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("/healthz", s.healthz)
-	for _, b := range s.bases() {
+	for _, b := range s.bases {
 		s.route(b+"/ServiceProviderConfig", map[string]handler{"GET": s.serviceProviderConfig})
 		s.route(b+"/ResourceTypes", map[string]handler{"GET": s.resourceTypes})
 		s.route(b+"/ResourceTypes/{id}", map[string]handler{"GET": s.resourceType})
@@ -240,7 +241,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) isSCIM(p string) bool {
-	for _, b := range s.bases() {
+	for _, b := range s.bases {
 		if p == b || strings.HasPrefix(p, b+"/") {
 			return true
 		}

@@ -408,6 +408,9 @@ func (s *Store) Replace(ctx context.Context, a Actor, k Kind, id string, doc map
 		}
 		rt.Carry(old.Doc, doc)
 		r, err := s.update(tx, a, k, seq, old, doc, changes, "replace", "")
+		if err == nil && k == groups { // PUT answers with the whole group
+			err = s.fill(s.writeQ(tx), k, r)
+		}
 		out = r
 		return err
 	})
@@ -549,14 +552,10 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 		}
 	}
 	// A user's groups are few and part of the 200 response. A group's
-	// members can be 100,000: the PATCH answer is 204 and a PUT answer is
-	// built from the request, so they are not read back here; the cost of a
-	// member change stays independent of the group's size.
+	// members can be 100,000: update never reads them back, so the cost of
+	// a member change stays independent of the group's size (PATCH answers
+	// 204; Replace reads them for its answer).
 	if k == users {
-		if err := s.fill(s.writeQ(tx), k, r); err != nil {
-			return nil, err
-		}
-	} else if len(changes) == 1 && changes[0].Kind == scim.MemberReplace && op == "replace" {
 		if err := s.fill(s.writeQ(tx), k, r); err != nil {
 			return nil, err
 		}
