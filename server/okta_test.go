@@ -142,9 +142,9 @@ func TestOktaLifecycle(t *testing.T) {
 	if got := e.memberIDs(gid); !sameSet(got, []string{id}) {
 		t.Errorf("okta path-less replace members: %v, want [%s]", got, id)
 	}
-	put := e.okta("PUT", "/Groups/"+gid, fmt.Sprintf(`{"schemas":[%q],"displayName":"Test SCIMv2","members":[{"value":%q,"display":"a"},{"value":%q,"display":"b"}]}`,
+	pr := e.okta("PUT", "/Groups/"+gid, fmt.Sprintf(`{"schemas":[%q],"displayName":"Test SCIMv2","members":[{"value":%q,"display":"a"},{"value":%q,"display":"b"}]}`,
 		scim.GroupSchema, id, seed)).must(t, 200)
-	if l, _ := put.JSON["members"].([]any); len(l) != 2 {
+	if l, _ := pr.JSON["members"].([]any); len(l) != 2 {
 		t.Errorf("AIW PUT answer lists %d members, want the 2 it set", len(l))
 	}
 	if got := e.memberIDs(gid); !sameSet(got, []string{id, seed}) {
