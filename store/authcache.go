@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,7 +20,7 @@ type authCache struct {
 	fp      fileFingerprint
 	checked time.Time
 	m       map[[32]byte]*Token
-	shm     *os.File // the database's -shm file, opened on first use
+	shm     atomic.Pointer[os.File] // the database's -shm file, opened on first use
 }
 
 const maxAuthAge = time.Second
@@ -54,16 +55,17 @@ func (s *Store) fingerprint() fileFingerprint {
 
 // shmFile keeps the -shm file open for reading the WAL-index header.
 func (s *Store) shmFile() *os.File {
-	s.auth.mu.Lock()
-	defer s.auth.mu.Unlock()
-	if s.auth.shm == nil {
-		f, err := os.Open(s.path + "-shm")
-		if err != nil {
-			return nil
-		}
-		s.auth.shm = f
+	if f := s.auth.shm.Load(); f != nil {
+		return f
 	}
-	return s.auth.shm
+	f, err := os.Open(s.path + "-shm")
+	if err != nil {
+		return nil
+	}
+	if !s.auth.shm.CompareAndSwap(nil, f) {
+		f.Close()
+	}
+	return s.auth.shm.Load()
 }
 
 // AuthenticateCached is Authenticate with the cache in front. Refusals are

@@ -157,8 +157,8 @@ func (s *Store) Close() error {
 	s.close.Do(func() { close(s.done) })
 	s.wg.Wait()
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-	if s.auth.shm != nil {
-		s.auth.shm.Close()
+	if f := s.auth.shm.Load(); f != nil {
+		f.Close()
 	}
 	err1 := s.r.Close()
 	err2 := s.w.Close()
