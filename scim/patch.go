@@ -2,6 +2,7 @@ package scim
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -125,19 +126,12 @@ func (rt *ResourceType) ApplyPatch(doc map[string]any, ops []PatchOp, opt PatchO
 	for i, op := range ops {
 		if err := p.apply(op); err != nil {
 			if e, ok := err.(*Error); ok && len(ops) > 1 {
-				e.Detail = "Operations[" + itoa(i) + "]: " + e.Detail
+				e.Detail = "Operations[" + strconv.Itoa(i) + "]: " + e.Detail
 			}
 			return nil, err
 		}
 	}
 	return p.members, nil
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
 }
 
 type patcher struct {

@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -404,14 +404,7 @@ func (c *compiler) refs(t scim.Target, op scim.CompareOp, v any, tmpl string, co
 		}
 		parts = append(parts, p)
 	}
-	return sprintf(tmpl, parts...), nil
-}
-
-func sprintf(tmpl string, parts ...any) string {
-	for _, p := range parts {
-		tmpl = strings.Replace(tmpl, "%s", p.(string), 1)
-	}
-	return tmpl
+	return fmt.Sprintf(tmpl, parts...), nil
 }
 
 func (c *compiler) schemas(op scim.CompareOp, v any) (string, error) {
@@ -660,8 +653,6 @@ func (c *compiler) cmp(o operand, op scim.CompareOp, v any) (string, error) {
 }
 
 var numericOps = map[scim.CompareOp]string{scim.OpEq: "=", scim.OpNe: "!=", scim.OpGt: ">", scim.OpGe: ">=", scim.OpLt: "<", scim.OpLe: "<="}
-
-var _ = json.Number("")
 
 // fillUsers adds the groups of a page of users with one query per 64 users
 // instead of one per user.
