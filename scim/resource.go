@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -218,14 +219,7 @@ func lookup(m map[string]any, key string) (any, bool) {
 
 // sortedKeys gives deterministic iteration, so the first error reported for a
 // body is always the same one.
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 // Normalize turns a decoded POST or PUT body into the stored document:
 // attribute names in their schema spelling, extension attributes under their
@@ -563,11 +557,15 @@ func describe(v any) string {
 }
 
 // clip shortens client text quoted in an error detail.
-func clip(s string) string {
-	if len(s) <= 64 {
+func clip(s string) string { return Clip(s, 64) }
+
+// Clip shortens client text to at most max bytes (on a character boundary)
+// plus an ellipsis, for quoting it in an error detail or a log line.
+func Clip(s string, max int) string {
+	if len(s) <= max {
 		return s
 	}
-	cut := 64
+	cut := max
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

@@ -167,12 +167,7 @@ func (s *Server) route(path string, methods map[string]handler) {
 	})
 }
 
-func clip(s string) string {
-	if len(s) > 120 {
-		return s[:120] + "…"
-	}
-	return s
-}
+func clip(s string) string { return scim.Clip(s, 120) }
 
 type ctxKey int
 

@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -77,12 +79,7 @@ func notFound(k *kind, id string) error {
 	return scim.NotFound("%s %s not found", k.name, clipID(id))
 }
 
-func clipID(id string) string {
-	if len(id) > 80 {
-		return id[:80] + "…"
-	}
-	return id
-}
+func clipID(id string) string { return scim.Clip(id, 80) }
 
 // newID returns a random UUID (version 4) as the SCIM id: unguessable,
 // stable and case-sensitive as Okta requires.
@@ -244,14 +241,7 @@ func memberIDs(doc map[string]any) []string {
 	return ids
 }
 
-func sortedKeys(m map[string]any) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 // Get reads one resource. withRefs adds a group's members or a user's
 // groups; a GET with excludedAttributes=members passes false and never
