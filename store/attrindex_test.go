@@ -202,14 +202,7 @@ func TestExportHidesRemovedDeclarations(t *testing.T) {
 func TestListFillsGroupsAcrossChunks(t *testing.T) {
 	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{})
 	ctx := context.Background()
-	var ids []string
-	for i := 0; i < 75; i++ {
-		r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": fmt.Sprintf("u%02d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	ids := seedUsers(t, s, 75)
 	for g := 0; g < 3; g++ {
 		var members []any
 		for i := g; i < 75; i += 3 + g {
@@ -263,14 +256,7 @@ func TestAdminOpenKeepsIndexes(t *testing.T) {
 func TestDeepPageWithoutMark(t *testing.T) {
 	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{})
 	ctx := context.Background()
-	var ids []string
-	for i := 0; i < 60; i++ {
-		r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": fmt.Sprintf("u%02d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, r.ID)
-	}
+	ids := seedUsers(t, s, 60)
 	for i := 5; i < 60; i += 7 {
 		if err := s.Delete(ctx, Actor{}, Users, ids[i], ""); err != nil {
 			t.Fatal(err)
