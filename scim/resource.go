@@ -47,45 +47,14 @@ func (l Limits) WithDefaults() Limits {
 	return l
 }
 
-// CheckDepth scans JSON text and fails with invalidSyntax when arrays and
-// objects nest deeper than max. It runs before decoding so that a hostile
-// 10,000-level document costs one linear scan, not a recursive decode.
-func CheckDepth(b []byte, max int) error {
-	depth, inStr, esc := 0, false, false
-	for _, c := range b {
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inStr = true
-		case '{', '[':
-			depth++
-			if depth > max {
-				return InvalidSyntax("request body nests JSON deeper than %d levels", max)
-			}
-		case '}', ']':
-			depth--
-		}
-	}
-	return nil
-}
-
-// checkArrayLen scans JSON text (already depth-checked) and fails with
-// invalidValue when one array holds more elements than any request may
-// name: more than MaxMembers or MaxOperations, and never fewer than the
-// default member limit, so other multi-valued attributes are not cut short.
-// Like CheckDepth it runs before decoding: a million-member PATCH costs one
-// scan of its bytes instead of a million decoded objects.
-func checkArrayLen(b []byte, lim Limits) error {
+// checkShape scans JSON text once, before it is decoded, and refuses
+// what would be expensive to decode: arrays and objects nested deeper than
+// MaxDepth (invalidSyntax), and an array with more elements than any request
+// may name (invalidValue): more than MaxMembers or MaxOperations, and never
+// fewer than the default member limit, so other multi-valued attributes are
+// not cut short. A 10,000-level document or a million-member PATCH costs
+// one pass over its bytes instead of a recursive decode of all of it.
+func checkShape(b []byte, lim Limits) error {
 	max := max(lim.MaxMembers, lim.MaxOperations, DefaultLimits.MaxMembers)
 	type level struct {
 		array      bool
@@ -113,6 +82,9 @@ func checkArrayLen(b []byte, lim Limits) error {
 		case '"':
 			inStr, str0 = true, i+1
 		case '{', '[':
+			if len(stack) >= lim.MaxDepth {
+				return InvalidSyntax("request body nests JSON deeper than %d levels", lim.MaxDepth)
+			}
 			l := level{array: c == '[', n: 1}
 			if prev == ':' {
 				l.key0, l.key1 = str0, str1
@@ -151,10 +123,7 @@ func DecodeObject(b []byte, lim Limits) (map[string]any, error) {
 	if !utf8.Valid(b) {
 		return nil, InvalidSyntax("request body is not valid UTF-8")
 	}
-	if err := CheckDepth(b, lim.MaxDepth); err != nil {
-		return nil, err
-	}
-	if err := checkArrayLen(b, lim); err != nil {
+	if err := checkShape(b, lim); err != nil {
 		return nil, err
 	}
 	d := json.NewDecoder(bytes.NewReader(b))

@@ -58,50 +58,46 @@ func (s *Store) autoQ() cq { return cq{s, s.r, nil} }
 // and keeps both.
 func (s *Store) writeQ(tx *sql.Tx) cq { return cq{s, s.w, tx} }
 
-func (q cq) QueryRow(query string, args ...any) *sql.Row {
-	if q.db == nil {
-		return q.tx.QueryRow(query, args...)
-	}
+// stmt is the cached statement for query, bound to q's transaction if it
+// has one; nil when the cache cannot serve it (full, or a prepare error that
+// the plain call will report).
+func (q cq) stmt(query string) *sql.Stmt {
 	st, err := q.s.prep(q.db, query)
-	switch {
-	case q.tx == nil && (err != nil || st == nil):
-		return q.db.QueryRow(query, args...)
-	case q.tx == nil:
+	if err != nil || st == nil {
+		return nil
+	}
+	if q.tx != nil {
+		return q.tx.Stmt(st)
+	}
+	return st
+}
+
+func (q cq) QueryRow(query string, args ...any) *sql.Row {
+	if st := q.stmt(query); st != nil {
 		return st.QueryRow(args...)
-	case err != nil || st == nil:
+	}
+	if q.tx != nil {
 		return q.tx.QueryRow(query, args...)
 	}
-	return q.tx.Stmt(st).QueryRow(args...)
+	return q.db.QueryRow(query, args...)
 }
 
 func (q cq) Query(query string, args ...any) (*sql.Rows, error) {
-	if q.db == nil {
-		return q.tx.Query(query, args...)
-	}
-	st, err := q.s.prep(q.db, query)
-	switch {
-	case q.tx == nil && (err != nil || st == nil):
-		return q.db.Query(query, args...)
-	case q.tx == nil:
+	if st := q.stmt(query); st != nil {
 		return st.Query(args...)
-	case err != nil || st == nil:
+	}
+	if q.tx != nil {
 		return q.tx.Query(query, args...)
 	}
-	return q.tx.Stmt(st).Query(args...)
+	return q.db.Query(query, args...)
 }
 
 func (q cq) Exec(query string, args ...any) (sql.Result, error) {
-	if q.db == nil {
-		return q.tx.Exec(query, args...)
-	}
-	st, err := q.s.prep(q.db, query)
-	switch {
-	case q.tx == nil && (err != nil || st == nil):
-		return q.db.Exec(query, args...)
-	case q.tx == nil:
+	if st := q.stmt(query); st != nil {
 		return st.Exec(args...)
-	case err != nil || st == nil:
+	}
+	if q.tx != nil {
 		return q.tx.Exec(query, args...)
 	}
-	return q.tx.Stmt(st).Exec(args...)
+	return q.db.Exec(query, args...)
 }
