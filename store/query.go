@@ -108,6 +108,9 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		start = 1
 	}
 	pageKey := ""
+	// The directory generation before the page is read: a mark is used
+	// and kept only if no directory write committed around the read.
+	gen := s.dirGen.Load()
 	var query string
 	var args []any
 	switch {
@@ -122,7 +125,7 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		} else {
 			pageKey = k.table + "\x00" + where + "\x00" + argsKey(c.args)
 		}
-		if mark, ok := s.marks.get(pageKey, start); ok && start > 1 {
+		if mark, ok := s.marks.get(pageKey, start, gen); ok && start > 1 {
 			query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
 			args = append(append([]any{}, c.args...), mark, q.Count)
 			break
@@ -189,7 +192,9 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		if pageKey == "first" {
 			pageKey = k.table + "\x00" + where + "\x00" + argsKey(c.args)
 		}
-		s.marks.put(pageKey, start+len(p.Resources), seqs[len(seqs)-1])
+		if s.dirGen.Load() == gen {
+			s.marks.put(pageKey, start+len(p.Resources), seqs[len(seqs)-1], gen)
+		}
 	}
 	if q.WithRefs {
 		if k == users {

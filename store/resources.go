@@ -149,7 +149,7 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		return nil, err
 	}
 	var out *Resource
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.writeDir(ctx, func(tx *sql.Tx) error {
 		if k == users {
 			r, done, err := s.reactivate(tx, a, doc)
 			if err != nil || done {
@@ -388,7 +388,7 @@ func (s *Store) Replace(ctx context.Context, a Actor, k Kind, id string, doc map
 		delete(doc, "members")
 	}
 	var out *Resource
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeDir(ctx, func(tx *sql.Tx) error {
 		old, seq, err := s.load(s.writeQ(tx), k, id)
 		if err != nil {
 			return err
@@ -444,7 +444,7 @@ func (s *Store) Patch(ctx context.Context, a Actor, k Kind, id string, ops []sci
 		}
 	}
 	var out *Resource
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeDir(ctx, func(tx *sql.Tx) error {
 		var (
 			seq, version int64
 		)
@@ -711,7 +711,7 @@ func (s *Store) resolveMembers(tx *sql.Tx, ids []string) (map[string]memberRef, 
 
 // Delete removes a resource and every membership it takes part in.
 func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeDir(ctx, func(tx *sql.Tx) error {
 		old, seq, err := s.load(s.writeQ(tx), k, id)
 		if err != nil {
 			return err

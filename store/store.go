@@ -72,6 +72,9 @@ type Store struct {
 	// POST need not look there; only this process soft-deletes users.
 	mayHaveKept atomic.Bool
 	marks       pageMarks
+	// dirGen counts committed (or attempted) batches that wrote users,
+	// groups or memberships; page marks are valid for one generation.
+	dirGen atomic.Int64
 	stmts       sync.Map // SQL text -> *sql.Stmt on the read pool
 	nstmts      atomic.Int64
 }
@@ -235,6 +238,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 type job struct {
 	fn   func(tx *sql.Tx) error
 	done chan error
+	dir  bool // writes users, groups or memberships (see dirGen)
 }
 
 // maxBatch bounds how many writes share one transaction, so one commit
@@ -245,7 +249,17 @@ const maxBatch = 256
 // transaction is durably committed (or fn failed, in which case nothing fn
 // did is kept). fn must not keep tx after returning.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	j := &job{fn: fn, done: make(chan error, 1)}
+	return s.queue(ctx, &job{fn: fn, done: make(chan error, 1)})
+}
+
+// writeDir is write for changes to users, groups or memberships: it moves
+// the directory generation on, so that page marks taken before are no
+// longer used.
+func (s *Store) writeDir(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.queue(ctx, &job{fn: fn, done: make(chan error, 1), dir: true})
+}
+
+func (s *Store) queue(ctx context.Context, j *job) error {
 	select {
 	case s.jobs <- j:
 	case <-s.done:
@@ -290,6 +304,16 @@ func (s *Store) writer() {
 // runBatch runs jobs in one transaction, each inside a savepoint so that a
 // failing job is rolled back alone.
 func (s *Store) runBatch(batch []*job) {
+	for _, j := range batch {
+		if j.dir {
+			// Before and after the transaction: a page read while it
+			// runs sees a changed generation when it ends, and a page
+			// read after it starts from the new one.
+			s.dirGen.Add(1)
+			defer s.dirGen.Add(1)
+			break
+		}
+	}
 	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
