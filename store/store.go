@@ -75,8 +75,8 @@ type Store struct {
 	// dirGen counts committed (or attempted) batches that wrote users,
 	// groups or memberships; page marks are valid for one generation.
 	dirGen atomic.Int64
-	stmts       sync.Map // SQL text -> *sql.Stmt on the read pool
-	nstmts      atomic.Int64
+	stmts  sync.Map // SQL text -> *sql.Stmt on the read pool
+	nstmts atomic.Int64
 }
 
 // Options tune Open.
