@@ -53,7 +53,7 @@ func (s *Store) List(ctx context.Context, k Kind, q Query) (int, []*Resource, er
 // index request that was not the continuation of an earlier page falls back
 // to OFFSET.
 func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
-	c := &compiler{rt: k.rt(s), k: k, table: k.table}
+	c := &compiler{rt: k.rt(s), k: k, table: k.table, attrs: s.attrIdx[k.table]}
 	where := "1"
 	if q.Filter != nil {
 		w, err := c.expr(q.Filter)
@@ -221,6 +221,7 @@ type compiler struct {
 	k     *kind
 	table string
 	args  []any
+	attrs []attrIndex // declarations with side-table rows (attrindex.go)
 }
 
 func (c *compiler) arg(v any) string {
@@ -377,6 +378,8 @@ func (c *compiler) leaf(p scim.AttrPath, op scim.CompareOp, v any) (string, erro
 		}
 		base = append(base, sub.Name)
 		typ, exact = sub.Type, sub.CaseExact
+	} else if cond, ok := c.declared(a, base, op, v); ok {
+		return cond, nil
 	}
 	return c.cmp(operand{sql: "json_extract(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ")", typ: typ, caseExact: exact}, op, v)
 }

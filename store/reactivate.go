@@ -66,6 +66,9 @@ func (s *Store) reactivate(tx *sql.Tx, a Actor, doc map[string]any) (r *Resource
 			nullable(c.displayName, c.hasDisplay), c.active, text, created, now, version+1); err != nil {
 			return nil, false, s.conflict(users, c.name, err)
 		}
+		if err := s.putAttrs(tx, users, seq, doc); err != nil {
+			return nil, false, err
+		}
 		if _, err := s.writeQ(tx).Exec(`DELETE FROM users_deleted WHERE seq = ?`, seq); err != nil {
 			return nil, false, classify(err)
 		}

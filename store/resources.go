@@ -210,6 +210,9 @@ func (s *Store) insertText(tx *sql.Tx, k *kind, doc map[string]any, text string)
 		return nil, s.conflict(k, c.name, err)
 	}
 	r.seq, _ = res.LastInsertId()
+	if err := s.putAttrs(tx, k, r.seq, doc); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -526,6 +529,11 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 		}
 		if err != nil {
 			return nil, s.conflict(k, c.name, err)
+		}
+		if len(changed) > 0 {
+			if err := s.putAttrs(tx, k, seq, doc); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(changed) > 0 {

@@ -38,7 +38,10 @@ var migrations embed.FS
 
 func init() {
 	// scim_fold(x) is the Unicode case folding of RFC 7643 caseExact=false
-	// comparisons, the same function Go code uses (scim.Fold).
+	// comparisons, the same function Go code uses (scim.Fold). Only query
+	// text calls it, never the stored schema (indexes, triggers, views),
+	// so that any sqlite3 shell can open and check the file; indexed
+	// values are folded in Go (attrindex.go).
 	sqlite.MustRegisterDeterministicScalarFunction("scim_fold", 1,
 		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			switch v := args[0].(type) {
@@ -72,6 +75,9 @@ type Store struct {
 	// POST need not look there; only this process soft-deletes users.
 	mayHaveKept atomic.Bool
 	marks       pageMarks
+	// attrIdx lists, per table, the declared attributes whose values the
+	// writer keeps in the side tables (declared_indexes); set by Open.
+	attrIdx map[string][]attrIndex
 	// dirGen counts committed (or attempted) batches that wrote users,
 	// groups or memberships; page marks are valid for one generation.
 	dirGen atomic.Int64
@@ -124,11 +130,23 @@ func Open(path string, opt Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	if err := s.convertAttrIndexes(); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open %s: converting declared-attribute indexes: %w", s.path, err)
+	}
 	if opt.SyncIndexes {
 		if err := s.syncAttrIndexes(); err != nil {
 			s.w.Close()
 			return nil, err
 		}
+	}
+	if err := s.refoldAttrIndexes(); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open %s: refolding declared-attribute values: %w", s.path, err)
+	}
+	if err := s.loadAttrIndexes(); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
 	}
 	var kept int
 	if err := s.w.QueryRow(`SELECT count(*) FROM users_deleted`).Scan(&kept); err != nil {
