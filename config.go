@@ -84,6 +84,9 @@ type LimitsConfig struct {
 	// AuthFailuresPerMinute is how many refused authentications one client
 	// address may have per minute before it gets 429; 0 turns it off.
 	AuthFailuresPerMinute int `toml:"auth_failures_per_minute"`
+	// QueryTimeout bounds the database time of one read request; when it
+	// runs out the query is interrupted and the client gets 400 tooMany.
+	QueryTimeout Duration `toml:"query_timeout"`
 }
 
 // UsersConfig is [users].
@@ -127,7 +130,7 @@ func Default() Config {
 		Users:    UsersConfig{OnDelete: "delete"},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
 			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200,
-			AuthFailuresPerMinute: 20},
+			AuthFailuresPerMinute: 20, QueryTimeout: Duration(10 * time.Second)},
 	}
 }
 
@@ -189,6 +192,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ReadHeaderTimeout <= 0 || c.Server.ReadTimeout <= 0 || c.Server.WriteTimeout <= 0 || c.Server.IdleTimeout <= 0 {
 		return errors.New("[server] read_header_timeout, read_timeout, write_timeout and idle_timeout must be positive")
+	}
+	if c.Limits.QueryTimeout <= 0 {
+		return errors.New("[limits] query_timeout must be positive")
 	}
 	if c.Limits.AuthFailuresPerMinute < 0 {
 		return errors.New("[limits] auth_failures_per_minute must be 0 (off) or positive")

@@ -118,3 +118,10 @@ func TooManyRequests(format string, args ...any) *Error {
 func Unavailable(format string, args ...any) *Error {
 	return newErr(503, "", format, args)
 }
+
+// TooMany is 400 tooMany (RFC 7644 §3.12): the server will not process the
+// request because it would examine too many resources. scimd sends it for
+// a query that ran out of its time budget ([limits] query_timeout).
+func TooMany(format string, args ...any) *Error {
+	return newErr(400, "tooMany", format, args)
+}

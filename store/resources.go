@@ -253,14 +253,16 @@ func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) 
 // The two reads are not one snapshot: a membership change landing between
 // them shows in the answer, as it would a moment later anyway.
 func (s *Store) Get(ctx context.Context, k Kind, id string, withRefs bool) (*Resource, error) {
-	q := s.autoQ()
+	bctx, cancel := s.budget(ctx)
+	defer cancel()
+	q := s.ctxQ(bctx, s.r)
 	r, _, err := s.load(q, k, id)
 	if err != nil {
-		return nil, err
+		return nil, s.overBudget(ctx, bctx, err)
 	}
 	if withRefs {
 		if err := s.fill(q, k, r); err != nil {
-			return nil, err
+			return nil, s.overBudget(ctx, bctx, err)
 		}
 	}
 	return r, nil

@@ -62,6 +62,11 @@ type Store struct {
 	path  string
 	w     *sql.DB // the one writing connection
 	r     *sql.DB // read-only pool
+	// heavy is a small read-only pool for list queries that no index
+	// narrows (filters scanning the table, sortBy): at most GOMAXPROCS of
+	// them run at once, so however many clients send them, lookups on r
+	// still find a connection and a CPU (issue 11).
+	heavy *sql.DB
 	cat   *scim.Catalog
 	opt   Options
 	jobs  chan *job
@@ -81,8 +86,7 @@ type Store struct {
 	// dirGen counts committed (or attempted) batches that wrote users,
 	// groups or memberships; page marks are valid for one generation.
 	dirGen atomic.Int64
-	stmts  sync.Map // SQL text -> *sql.Stmt on the read pool
-	nstmts atomic.Int64
+	stmts  stmtCache
 }
 
 // Options tune Open.
@@ -94,11 +98,18 @@ type Options struct {
 	// the user; "deactivate" keeps the record, inactive and invisible, so a
 	// later POST of the same userName brings it back under its old id.
 	OnDelete string
+	// QueryTimeout bounds the database time of one read request ([limits]
+	// query_timeout): when it runs out SQLite is interrupted and the
+	// request gets 400 tooMany. Zero means DefaultQueryTimeout.
+	QueryTimeout time.Duration
 	// SyncIndexes creates and drops the indexes of declared attributes to
 	// match Catalog. Only the server sets it: an admin command run with
 	// another config file must not drop the indexes the server uses.
 	SyncIndexes bool
 }
+
+// DefaultQueryTimeout is [limits] query_timeout's default.
+const DefaultQueryTimeout = 10 * time.Second
 
 // Open opens (creating if needed) the database at path and brings its
 // schema up to date.
@@ -162,6 +173,18 @@ func Open(path string, opt Options) (*Store, error) {
 	n := runtime.GOMAXPROCS(0) * 4
 	s.r.SetMaxOpenConns(n)
 	s.r.SetMaxIdleConns(n)
+	s.heavy, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
+	if err != nil {
+		s.r.Close()
+		s.w.Close()
+		return nil, err
+	}
+	h := max(2, runtime.GOMAXPROCS(0))
+	s.heavy.SetMaxOpenConns(h)
+	s.heavy.SetMaxIdleConns(h)
+	if s.opt.QueryTimeout <= 0 {
+		s.opt.QueryTimeout = DefaultQueryTimeout
+	}
 	s.wg.Add(1)
 	go s.writer()
 	return s, nil
@@ -177,13 +200,14 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.close.Do(func() { close(s.done) })
 	s.wg.Wait()
-	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	s.stmts.closeAll()
 	if f := s.auth.shm.Load(); f != nil {
 		f.Close()
 	}
 	err1 := s.r.Close()
 	err2 := s.w.Close()
-	return errors.Join(err1, err2)
+	err3 := s.heavy.Close()
+	return errors.Join(err1, err2, err3)
 }
 
 // migrate applies the embedded numbered migrations not yet applied, each in

@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"scimd/scim"
+)
+
+// costlyFilter is a filter the default limits allow that no index helps:
+// n substring tests on every email of every user.
+func costlyFilter(t testing.TB, n int) scim.Expr {
+	var parts []string
+	for i := 0; i < n; i++ {
+		parts = append(parts, fmt.Sprintf(`emails.value co "zz%d"`, i))
+	}
+	f, err := scim.ParseFilter(strings.Join(parts, " or "), scim.FilterLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func seedMany(t testing.TB, s *Store, n int) {
+	docs := make([]map[string]any, 0, n)
+	for i := 0; i < n; i++ {
+		docs = append(docs, map[string]any{"userName": fmt.Sprintf("u%06d@example.com", i),
+			"emails": []any{map[string]any{"value": fmt.Sprintf("u%06d@example.com", i), "type": "work"},
+				map[string]any{"value": fmt.Sprintf("x%06d@example.org", i), "type": "home"}}})
+	}
+	if _, err := s.BulkCreate(context.Background(), Users, docs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestQueryBudgetGivesTooMany: a costly filter that outlives query_timeout
+// is interrupted and answered 400 tooMany (RFC 7644 §3.12), for both
+// the page and the total; an indexed lookup under the same budget works.
+func TestQueryBudgetGivesTooMany(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{QueryTimeout: 30 * time.Millisecond})
+	seedMany(t, s, 20000)
+	ctx := context.Background()
+	for _, count := range []int{200, 0} {
+		t0 := time.Now()
+		_, err := s.ListPage(ctx, Users, Query{Filter: costlyFilter(t, 100), StartIndex: 1, Count: count})
+		var se *scim.Error
+		if !errors.As(err, &se) || se.Status != 400 || se.ScimType != "tooMany" {
+			t.Fatalf("count=%d: costly filter over 20,000 users with a 30ms budget: got %v, want 400 tooMany", count, err)
+		}
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Errorf("count=%d: the refused query still ran %v", count, d)
+		}
+	}
+	f, _ := scim.ParseFilter(`userName eq "U000123@example.com"`, scim.FilterLimits{})
+	total, _, err := s.List(ctx, Users, Query{Filter: f, StartIndex: 1, Count: 10})
+	if err != nil || total != 1 {
+		t.Fatalf("lookup under the same budget: %d, %v", total, err)
+	}
+}
+
+// TestClientGoneStopsQuery: when the request's context ends (the client
+// went away), the running query is interrupted and returns at once instead
+// of running to its end.
+func TestClientGoneStopsQuery(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{QueryTimeout: time.Minute})
+	seedMany(t, s, 5000)
+	f := costlyFilter(t, 25)
+	t0 := time.Now()
+	if _, err := s.ListPage(context.Background(), Users, Query{Filter: f, StartIndex: 1, Count: 200}); err != nil {
+		t.Fatal(err)
+	}
+	full := time.Since(t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(full/10, cancel)
+	t0 = time.Now()
+	_, err := s.ListPage(ctx, Users, Query{Filter: f, StartIndex: 1, Count: 200})
+	took := time.Since(t0)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled after %v: got %v, want context.Canceled", full/10, err)
+	}
+	if took > full/2 {
+		t.Errorf("the cancelled query took %v; uncancelled it takes %v", took, full)
+	}
+	t.Logf("full query %v; cancelled after %v, returned after %v", full, full/10, took)
+}
