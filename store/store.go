@@ -59,9 +59,9 @@ var ErrBusy = errors.New("store: busy")
 
 // Store is an open database.
 type Store struct {
-	path  string
-	w     *sql.DB // the one writing connection
-	r     *sql.DB // read-only pool
+	path string
+	w    *sql.DB // the one writing connection
+	r    *sql.DB // read-only pool
 	// heavy is a small read-only pool for list queries that no index
 	// narrows (filters scanning the table, sortBy): at most GOMAXPROCS of
 	// them run at once, so however many clients send them, lookups on r
