@@ -59,14 +59,9 @@ var ErrBusy = errors.New("store: busy")
 
 // Store is an open database.
 type Store struct {
-	path string
-	w    *sql.DB // the one writing connection
-	r    *sql.DB // read-only pool
-	// heavy is a small read-only pool for list queries that no index
-	// narrows (filters scanning the table, sortBy): at most GOMAXPROCS of
-	// them run at once, so however many clients send them, lookups on r
-	// still find a connection and a CPU (issue 11).
-	heavy *sql.DB
+	path  string
+	w     *sql.DB // the one writing connection
+	r     *sql.DB // read-only pool
 	cat   *scim.Catalog
 	opt   Options
 	jobs  chan *job
@@ -80,13 +75,19 @@ type Store struct {
 	// POST need not look there; only this process soft-deletes users.
 	mayHaveKept atomic.Bool
 	marks       pageMarks
+	stmts       stmtCache // prepared statements, a bounded LRU (stmts.go)
+
+	// heavy is a small read-only pool for list queries that no index
+	// narrows (filters scanning the table, sortBy): at most GOMAXPROCS of
+	// them run at once, so however many clients send them, lookups on r
+	// still find a connection and a CPU (issue 11).
+	heavy *sql.DB
 	// attrIdx lists, per table, the declared attributes whose values the
 	// writer keeps in the side tables (declared_indexes); set by Open.
 	attrIdx map[string][]attrIndex
 	// dirGen counts committed (or attempted) batches that wrote users,
 	// groups or memberships; page marks are valid for one generation.
 	dirGen atomic.Int64
-	stmts  stmtCache
 }
 
 // Options tune Open.
