@@ -3,10 +3,13 @@ package main
 // The database stays a plain SQLite file (issue 11): after a SIGKILL under
 // write load on declared filterable and unique attributes, Debian's sqlite3
 // shell, which knows none of scimd's functions, finds the file sound.
-// .ci/run runs this test on its own as a CI step as well.
+// .ci/run runs this test on its own as a CI step as well. TestQueryTimeoutConfig
+// drives [limits] query_timeout through the built binary.
 
 import (
+	"context"
 	"fmt"
+	"net/url"
 	"os/exec"
 	"strings"
 	"sync"
@@ -14,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"scimd/store"
 )
 
 // sqlite3Pragmas runs PRAGMA integrity_check and PRAGMA foreign_key_check
@@ -121,5 +126,41 @@ unique = true
 			t.Fatalf("round %d: schema objects calling scim_fold, and indexed values: %q; want 0 and some", round, out)
 		}
 		t.Logf("round %d: %d users acknowledged before SIGKILL; sqlite3 says ok", round, acked.Load())
+	}
+}
+
+// TestQueryTimeoutConfig: [limits] query_timeout reaches the server: a
+// filter no index helps, over 20,000 users, outlives a 30ms budget and is
+// answered 400 tooMany (RFC 7644 §3.12), while a userName lookup works.
+func TestQueryTimeoutConfig(t *testing.T) {
+	s := hdNew(t, "", "[limits]\nquery_timeout = \"30ms\"\n")
+	st, err := store.Open(s.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := make([]map[string]any, 0, 20000)
+	for i := 0; i < 20000; i++ {
+		docs = append(docs, map[string]any{"userName": fmt.Sprintf("q%05d@example.com", i),
+			"emails": []any{map[string]any{"value": fmt.Sprintf("q%05d@example.com", i)}}})
+	}
+	if _, err := st.BulkCreate(context.Background(), store.Users, docs); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	s.start()
+	var terms []string
+	for i := 0; i < 100; i++ {
+		terms = append(terms, fmt.Sprintf(`emails.value co "zz%d"`, i))
+	}
+	status, body, err := s.request("GET", "/Users?filter="+url.QueryEscape(strings.Join(terms, " or ")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 400 || body["scimType"] != "tooMany" || body["status"] != "400" {
+		t.Fatalf("costly filter with query_timeout 30ms: %d %v; want 400 tooMany", status, body)
+	}
+	status, body, err = s.request("GET", "/Users?filter="+url.QueryEscape(`userName eq "Q00042@example.com"`), nil)
+	if err != nil || status != 200 || body["totalResults"] != float64(1) {
+		t.Fatalf("lookup: %d %v %v", status, body, err)
 	}
 }
