@@ -245,7 +245,7 @@ func TestCreateDeleteRecreateConflictsAreFindable(t *testing.T) {
 		{"Zo\u00eb", "zoe\u0308"},
 	}
 	var (
-		active = map[int]string{}  // name index -> id of the active user
+		active = map[int]string{}   // name index -> id of the active user
 		kept   = map[int][]string{} // name index -> ids kept by deletes, oldest first
 		nameOf = map[string]int{}   // id -> name index of an active user
 	)
