@@ -245,9 +245,9 @@ func (s *Store) conflict(tx *sql.Tx, k *kind, name string, self int64, err error
 // names the holder's id, so the client can look at it.
 func nameTaken(k *kind, name, holder string) error {
 	if k == users {
-		return scim.Uniqueness("userName %q is already taken by the user %s (userName is unique, ignoring case and Unicode normalization form)", clipID(name), holder)
+		return scim.Uniqueness("userName %q is already taken by the user %s (userName is unique, ignoring case)", clipID(name), holder)
 	}
-	return scim.Uniqueness("displayName %q is already taken by the group %s (group names are unique, ignoring case and Unicode normalization form)", clipID(name), holder)
+	return scim.Uniqueness("displayName %q is already taken by the group %s (group names are unique, ignoring case)", clipID(name), holder)
 }
 
 func nameOf(k *kind, doc map[string]any) string {
