@@ -167,14 +167,6 @@ func TestReprovisionByExternalID(t *testing.T) {
 	}
 }
 
-func asSCIM(err error, target **scim.Error) bool {
-	e, ok := err.(*scim.Error)
-	if ok {
-		*target = e
-	}
-	return ok
-}
-
 // TestExportHidesRemovedDeclarations: an export follows the catalogue like
 // SCIM does, so a removed declaration's values are not exported.
 func TestExportHidesRemovedDeclarations(t *testing.T) {
