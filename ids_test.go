@@ -236,6 +236,16 @@ var idsConflictID = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 // the name, and a kept user always comes back under its old id.
 func TestCreateDeleteRecreateConflictsAreFindable(t *testing.T) {
 	t.Parallel()
+	for _, seed := range []uint64{11, 2026, 7} {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			t.Parallel()
+			idsRandomNames(t, seed, 300)
+		})
+	}
+}
+
+// idsRandomNames is one random sequence of steps operations.
+func idsRandomNames(t *testing.T, seed uint64, steps int) {
 	s := startSeed(t, "[users]\non_delete = \"deactivate\"\n")
 	forms := [][]string{
 		{"anna", "ANNA", "Anna"},
@@ -249,8 +259,8 @@ func TestCreateDeleteRecreateConflictsAreFindable(t *testing.T) {
 		kept   = map[int][]string{} // name index -> ids kept by deletes, oldest first
 		nameOf = map[string]int{}   // id -> name index of an active user
 	)
-	rng := rand.New(rand.NewPCG(11, 2026))
-	for step := range 400 {
+	rng := rand.New(rand.NewPCG(seed, 2026))
+	for step := range steps {
 		n := rng.IntN(len(forms))
 		form := forms[n][rng.IntN(len(forms[n]))]
 		switch op := rng.IntN(10); {
