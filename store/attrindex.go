@@ -245,14 +245,15 @@ func (s *Store) loadAttrIndexes() error {
 	return rows.Err()
 }
 
-// oldIndexPath reads the JSON path out of a version-5 expression index:
+// oldIndexPath reads the JSON path out of an expression index of schema
+// version 7 or older:
 // CREATE [UNIQUE] INDEX attr_users_x ON users ([scim_fold(]json_extract(doc, '$."a"."b"')[)]).
 var (
 	oldIndexPath = regexp.MustCompile(`json_extract\(doc, '(\$[^']*)'\)`)
 	pathPart     = regexp.MustCompile(`\."([^"]*)"`)
 )
 
-// convertAttrIndexes turns the expression indexes of schema version 5,
+// convertAttrIndexes turns the expression indexes of schema versions 1–7,
 // which call scim_fold(), into side-table indexes with the same names and
 // drops them. It runs at every Open (a no-op once done), so any command
 // that first opens an old database converts it.

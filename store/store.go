@@ -144,6 +144,10 @@ func Open(path string, opt Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	if err := s.rekeyNames(); err != nil {
+		s.w.Close()
+		return nil, err
+	}
 	if err := s.convertAttrIndexes(); err != nil {
 		s.w.Close()
 		return nil, fmt.Errorf("store: open %s: converting declared-attribute indexes: %w", s.path, err)
