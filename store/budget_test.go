@@ -83,3 +83,46 @@ func TestClientGoneStopsQuery(t *testing.T) {
 	}
 	t.Logf("full query %v; cancelled after %v, returned after %v", full, full/10, took)
 }
+
+// TestStmtCacheBounded: distinct filter shapes cannot grow the prepared
+// statement cache past maxStmts, long SQL is never kept, and queries stay
+// right while their statements are evicted.
+func TestStmtCacheBounded(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{})
+	seedUsers(t, s, 3)
+	ctx := context.Background()
+	attrs := []string{"title", "nickName", "locale", "timezone", "userType", "profileUrl", "name.givenName", "name.familyName", "emails.value", "externalId"}
+	for i := 0; i < 3*maxStmts; i++ {
+		var or []string
+		for j, a := range attrs {
+			if i&(1<<j) != 0 {
+				or = append(or, a+` eq "x"`)
+			}
+		}
+		text := `userName eq "P01"`
+		if len(or) > 0 {
+			text += " and not (" + strings.Join(or, " or ") + ")"
+		}
+		f, err := scim.ParseFilter(text, scim.FilterLimits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		total, list, err := s.List(ctx, Users, Query{Filter: f, StartIndex: 1, Count: 10})
+		if err != nil || total != 1 || list[0].Doc["userName"] != "p01" {
+			t.Fatalf("filter %d: %d results, %v", i, total, err)
+		}
+	}
+	if n := s.stmts.size(); n > maxStmts {
+		t.Fatalf("%d statements cached after %d distinct filters, want at most %d", n, 3*maxStmts, maxStmts)
+	}
+	if _, _, err := s.List(ctx, Users, Query{Filter: costlyFilter(t, 100), StartIndex: 1, Count: 10}); err != nil {
+		t.Fatal(err)
+	}
+	s.stmts.mu.Lock()
+	for k := range s.stmts.m {
+		if len(k.query) > maxCachedSQL {
+			t.Errorf("SQL of %d bytes was cached", len(k.query))
+		}
+	}
+	s.stmts.mu.Unlock()
+}
