@@ -126,3 +126,39 @@ func TestStmtCacheBounded(t *testing.T) {
 	}
 	s.stmts.mu.Unlock()
 }
+
+// TestIndexedFilters: which filters count as index lookups (the main read
+// pool) and which as heavy (the small pool, see listPage).
+func TestIndexedFilters(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), []scim.CustomAttribute{microsoftID}, Options{})
+	for _, tc := range []struct {
+		filter  string
+		indexed bool
+	}{
+		{`userName eq "a"`, true},
+		{`USERNAME eq "a"`, true},
+		{`id eq "x"`, true},
+		{`externalId eq "x"`, true},
+		{`microsoftId eq "m"`, true},
+		{`userName eq "a" and title co "x"`, true},
+		{`title co "x" and externalId eq "e"`, true},
+		{`userName eq "a" or externalId eq "b"`, true},
+		{`userName eq "a" or title eq "b"`, false},
+		{`userName sw "a"`, false},
+		{`title eq "x"`, false},
+		{`not (userName eq "a")`, false},
+		{`emails[value eq "a"]`, false},
+	} {
+		f, err := scim.ParseFilter(tc.filter, scim.FilterLimits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &compiler{rt: s.cat.User, k: users, table: "users", attrs: s.attrIdx["users"]}
+		if got := c.indexed(f); got != tc.indexed {
+			t.Errorf("%s: indexed %v, want %v", tc.filter, got, tc.indexed)
+		}
+		if len(c.args) != 0 {
+			t.Errorf("%s: indexed left %d arguments behind", tc.filter, len(c.args))
+		}
+	}
+}

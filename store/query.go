@@ -133,7 +133,7 @@ func (s *Store) listPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 	// the small heavy pool, so it cannot take the connections and CPUs
 	// that lookups need; its page is computed inside the first step of
 	// one statement (a subquery), where the budget can interrupt it.
-	heavy := q.SortBy != nil || q.Filter != nil && !c.indexed(q.Filter)
+	heavy := q.Filter == nil && q.SortBy != nil || q.Filter != nil && !c.indexed(q.Filter)
 	rq, hq := s.ctxQ(ctx, s.r), s.ctxQ(ctx, s.r)
 	if heavy {
 		hq = s.ctxQ(ctx, s.heavy)
@@ -286,7 +286,7 @@ func (c *compiler) indexed(e scim.Expr) bool {
 		case t.Common != "" || t.Attr == nil || t.Sub != nil:
 			return false
 		case t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema:
-			return !t.Attr.CaseExact
+			return true // the name's key column is UNIQUE
 		}
 		path := []string{t.Attr.Name}
 		if t.InExtension(c.rt) {
