@@ -11,7 +11,7 @@
 -- caseExact and unique>; a unique one also names the partial UNIQUE index
 -- on its values. fold identifies the folding the values were computed
 -- with, so a change of scim.Fold refolds them at the next start.
-CREATE TABLE declared_indexes (
+CREATE TABLE IF NOT EXISTS declared_indexes (
 	name       TEXT    PRIMARY KEY,
 	tbl        TEXT    NOT NULL,      -- users or groups
 	decl       TEXT    NOT NULL,      -- the attribute's full name, for messages
@@ -21,18 +21,18 @@ CREATE TABLE declared_indexes (
 	fold       TEXT    NOT NULL
 ) WITHOUT ROWID;
 
-CREATE TABLE user_attrs (
+CREATE TABLE IF NOT EXISTS user_attrs (
 	attr  TEXT    NOT NULL,           -- declared_indexes.name
 	value         NOT NULL,           -- folded text, number, or 1/0
 	seq   INTEGER NOT NULL REFERENCES users(seq) ON DELETE CASCADE,
 	PRIMARY KEY (attr, value, seq)
 ) WITHOUT ROWID;
-CREATE INDEX user_attrs_seq ON user_attrs(seq);
+CREATE INDEX IF NOT EXISTS user_attrs_seq ON user_attrs(seq);
 
-CREATE TABLE group_attrs (
+CREATE TABLE IF NOT EXISTS group_attrs (
 	attr  TEXT    NOT NULL,
 	value         NOT NULL,
 	seq   INTEGER NOT NULL REFERENCES groups(seq) ON DELETE CASCADE,
 	PRIMARY KEY (attr, value, seq)
 ) WITHOUT ROWID;
-CREATE INDEX group_attrs_seq ON group_attrs(seq);
+CREATE INDEX IF NOT EXISTS group_attrs_seq ON group_attrs(seq);
