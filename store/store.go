@@ -105,6 +105,9 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := createDatabase(abs); err != nil {
+		return nil, err
+	}
 	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
