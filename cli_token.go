@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -180,8 +181,8 @@ func (c TokenListCmd) Run(cli *CLI) error {
 		if r.State == "rotating" && r.Retires != nil {
 			state += " until " + r.Retires.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Name, r.IDP, r.Created.Local().Format("2006-01-02"),
-			r.Expires.Local().Format("2006-01-02"), r.DaysLeft, timeOrNever(r.LastUsed), dash(r.LastAgent), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", safeText(r.Name), safeText(r.IDP), r.Created.Local().Format("2006-01-02"),
+			r.Expires.Local().Format("2006-01-02"), r.DaysLeft, timeOrNever(r.LastUsed), safeText(dash(r.LastAgent)), state)
 	}
 	return tw.Flush()
 }
@@ -521,8 +522,13 @@ func openConfigured(cli *CLI) (*store.Store, error) {
 
 // writeJSONValue prints v as indented JSON.
 func writeJSONValue(w *os.File, v any) error {
-	e := json.NewEncoder(w)
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
 	e.SetIndent("", "  ")
 	e.SetEscapeHTML(false)
-	return e.Encode(v)
+	if err := e.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(jsonSafe(b.Bytes())) // cli_safe.go
+	return err
 }

@@ -321,7 +321,7 @@ func marshalCompact(v any) ([]byte, error) {
 	if err := e.Encode(v); err != nil {
 		return nil, err
 	}
-	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+	return jsonSafe([]byte(strings.TrimSuffix(b.String(), "\n"))), nil
 }
 
 type csvEncoder struct {
@@ -350,7 +350,7 @@ func (e *csvEncoder) write(doc map[string]any) error {
 		e.row = make([]string, len(e.cols))
 	}
 	for i, c := range e.cols {
-		e.row[i] = c.Cell(doc)
+		e.row[i] = csvNeutral(c.Cell(doc))
 	}
 	return e.w.Write(e.row)
 }
@@ -558,7 +558,7 @@ func (t *table) row(v any, cells ...string) error {
 		return err
 	}
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		cells[i] = safeText(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 	if t.n%tableBlock == 0 {
@@ -632,7 +632,7 @@ func showResource(st *store.Store, k store.Kind, r *store.Resource, asJSON bool)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, col := range st.Columns(k) {
 		if v := col.Cell(doc); v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", col.Header, strings.NewReplacer("\t", " ", "\n", " ").Replace(v))
+			fmt.Fprintf(tw, "%s\t%s\n", safeText(col.Header), safeText(v))
 		}
 	}
 	return tw.Flush()
