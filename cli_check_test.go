@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -180,5 +181,41 @@ func TestCheckBesideServe(t *testing.T) {
 	})
 	if code == 0 || !strings.Contains(out, "integrity") {
 		t.Errorf("check of a corrupt copy: exit %d\n%s", code, out)
+	}
+}
+
+// TestSystemdCheckJob runs scimd-check.service's command line, as its
+// timer would (minus systemd), against a real database: exit 0 when it is
+// sound, non-zero (a failed unit) when a counter is wrong.
+func TestSystemdCheckJob(t *testing.T) {
+	d := unitDirectives(t, "scimd-check.service")
+	args := strings.Fields(strings.Join(d["Service.ExecStart"], ""))
+	if len(args) < 2 || args[0] != "/usr/local/bin/scimd" || args[1] != "check" {
+		t.Fatalf("ExecStart=%q, want /usr/local/bin/scimd check …", args)
+	}
+	e := newAdmEnv(t, "")
+	e.issue("entra")
+	for i, a := range args {
+		switch a {
+		case "/usr/local/bin/scimd":
+			args[i] = e.bin
+		case "/etc/scimd/config.toml":
+			args[i] = e.cfg
+		}
+	}
+	if out, err := osexec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%q: %v\n%s", args, err, out)
+	}
+	db, err := sql.Open("sqlite", e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE counts SET n = 7 WHERE name = 'groups'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, err := osexec.Command(args[0], args[1:]...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "the counter of groups says 7") {
+		t.Errorf("the check job on a wrong counter: %v\n%s", err, out)
 	}
 }
