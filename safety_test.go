@@ -299,3 +299,31 @@ func TestBackupAndExportWriteOnlyRegularFiles(t *testing.T) {
 		t.Errorf("backup --force over a regular file: %v %v", fi, err)
 	}
 }
+
+// TestBackupWriteFailureBlamesTheDestination: when the destination cannot
+// take the copy (here a file size limit, as a full disk would), the error
+// names the destination's folder, says the database is not affected, and
+// leaves no temporary file; the database still checks clean.
+func TestBackupWriteFailureBlamesTheDestination(t *testing.T) {
+	e := newAdmEnv(t, "")
+	tok := e.issue("entra")
+	e.start()
+	e.mustCall(201, tok, "POST", "/Users", admUser("alice", "Sales", true))
+	dir := t.TempDir()
+	// 100 blocks (51 or 102 kB): more than the -shm, less than any copy.
+	cmd := exec.Command("sh", "-c", `ulimit -f 100; exec "$0" "$@"`, e.bin, "backup", filepath.Join(dir, "b.db"), "--config", e.cfg)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("backup beyond the file size limit succeeded:\n%s", out)
+	}
+	msg := string(out)
+	for _, want := range []string{"writing the copy in " + dir, "the database is not affected"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("backup failure %q, want it to contain %q", msg, want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("files left behind: %v", entries)
+	}
+	e.ok("check")
+}
