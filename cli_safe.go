@@ -81,9 +81,11 @@ func isInvalidAt(s string, i int) bool {
 // rune is inside a string, where the escape decodes to the same value: the
 // JSON stays exact.
 func jsonSafe(b []byte) []byte {
+	// Fast path for exports: every rune to rewrite is DEL or starts with
+	// the UTF-8 lead byte 0xC2 (C1), 0xD8 (U+061C) or 0xE2 (U+200E–U+2069).
 	clean := true
-	for _, r := range string(b) {
-		if r >= 0x7f && unsafeRune(r) {
+	for _, c := range b {
+		if c == 0x7f || c == 0xc2 || c == 0xd8 || c == 0xe2 {
 			clean = false
 			break
 		}
