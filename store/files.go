@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // The database holds the directory's personal data, so scimd creates it,
@@ -138,9 +137,9 @@ func LockServer(path string) (*ServerLock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open the server lock %s: %w", name, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if held, err := tryLock(f); err != nil || held {
 		defer f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if held {
 			b := make([]byte, 32)
 			n, _ := f.ReadAt(b, 0)
 			pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:n])))
