@@ -62,11 +62,11 @@ func TestCheckBesideServe(t *testing.T) {
 			t.Errorf("check under load failed:\n%s", out)
 		}
 	}
-	before := acked.Load()
 	out, _ := e.ok("check", "--json")
 	close(stop)
 	wg.Wait()
-	if failed.Load() > 0 || acked.Load() == before && before == 0 {
+	t.Logf("writes acknowledged beside check: %d", acked.Load())
+	if failed.Load() > 0 || acked.Load() == 0 {
 		t.Errorf("writes beside check: %d acknowledged, %d failed", acked.Load(), failed.Load())
 	}
 	var r struct {
@@ -94,9 +94,8 @@ func TestCheckBesideServe(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	var gseq, useq int64
+	var gseq int64
 	db.QueryRow(`SELECT seq FROM groups`).Scan(&gseq)
-	db.QueryRow(`SELECT seq FROM users WHERE user_name = 'carol'`).Scan(&useq)
 	exec(`PRAGMA foreign_keys = OFF`)
 	for _, c := range []struct {
 		name, damage, undo string
@@ -111,11 +110,11 @@ func TestCheckBesideServe(t *testing.T) {
 		{"dangling member", fmt.Sprintf(`INSERT INTO members (group_seq, member_kind, member_seq) VALUES (%d, 0, 888888)`, gseq),
 			`DELETE FROM members WHERE member_seq = 888888`, []string{"memberships", "lists a member user (seq 888888) that does not exist"}},
 		{"fold", `UPDATE users SET user_name_fold = 'not-carol' WHERE user_name = 'carol'`, `UPDATE users SET user_name_fold = 'carol' WHERE user_name = 'carol'`,
-			[]string{"columns", `its folded name is "not-carol"`}},
+			[]string{"columns", `its name key is "not-carol"`}},
 		{"external id", `UPDATE users SET external_id = 'x-1' WHERE user_name = 'carol'`, `UPDATE users SET external_id = (SELECT json_extract(doc, '$.externalId')) WHERE user_name = 'carol'`,
 			[]string{"columns", `column external_id is "x-1"`}},
-		{"kept user", fmt.Sprintf(`INSERT INTO users_deleted (seq, id, user_name, user_name_fold, doc, created, deleted, version) VALUES (%d, 'kept-1', 'dora', 'dora', '{}', '', '', 1)`, useq),
-			`DELETE FROM users_deleted WHERE id = 'kept-1'`, []string{"kept users", "shares its number with live user"}},
+		{"kept and live", fmt.Sprintf(`INSERT INTO users_deleted (id, user_name, user_name_fold, doc, created, deleted, version) VALUES (%q, 'carol', 'carol', '{}', '', '', 1)`, ids[2]),
+			`DELETE FROM users_deleted WHERE user_name = 'carol'`, []string{"kept users", "is both live (\"carol\") and kept as deleted"}},
 	} {
 		exec(c.damage)
 		stdout, stderr, code := e.run("check")

@@ -23,7 +23,7 @@ func TestCheck(t *testing.T) {
 	}{
 		{"counters", `UPDATE counts SET n = n + 1 WHERE name = 'users'`, `UPDATE counts SET n = n - 1 WHERE name = 'users'`, "the counter of users says 6, the table has 5 rows"},
 		{"memberships", `INSERT INTO members (group_seq, member_kind, member_seq) SELECT seq, 1, 4242 FROM groups LIMIT 1`, `DELETE FROM members WHERE member_seq = 4242`, "lists a member group (seq 4242) that does not exist"},
-		{"columns", `UPDATE groups SET display_name_fold = 'x' WHERE display_name = 'G1'`, `UPDATE groups SET display_name_fold = 'g1' WHERE display_name = 'G1'`, `its folded name is "x"`},
+		{"columns", `UPDATE groups SET display_name_fold = 'x' WHERE display_name = 'G1'`, `UPDATE groups SET display_name_fold = 'g1' WHERE display_name = 'G1'`, `its name key is "x"`},
 		{"columns", `UPDATE users SET active = 1 WHERE user_name = 'u2'`, `UPDATE users SET active = 0 WHERE user_name = 'u2'`, "column active is true, its document says false"},
 		{"columns", `UPDATE users SET doc = '{' WHERE user_name = 'u3'`, `SELECT 1` /* the last case: left damaged */, "its stored document cannot be read"},
 	} {
