@@ -605,3 +605,19 @@ func TestClientDisconnectMidBody(t *testing.T) {
 		t.Error("a cut-off body created a user")
 	}
 }
+
+// TestClientRootBasePath: with base_path "/" the endpoints sit at the root,
+// still in any case, and the root itself is a SCIM 404.
+func TestClientRootBasePath(t *testing.T) {
+	e := newEnvConfig(t, Config{BasePath: "/"})
+	uid := e.send(req{Method: "POST", Path: e.ts.URL + "/USERS", Body: map[string]any{"userName": "root@example.com"}}).must(t, 201).str("id")
+	if r := e.noRedirect("GET", e.ts.URL+"/users/"+uid, nil, nil); r.Status != 200 || r.str("userName") != "root@example.com" {
+		t.Errorf("GET /users/{id}: %d %s", r.Status, r.Body)
+	}
+	for _, path := range []string{"/", "/widgets", "/users/" + uid + "/x"} {
+		wantError(t, e.noRedirect("GET", e.ts.URL+path, nil, nil), 404, "")
+	}
+	if r := e.noRedirect("GET", e.ts.URL+"/healthz", nil, nil); r.Status != 200 {
+		t.Errorf("GET /healthz: %d", r.Status)
+	}
+}

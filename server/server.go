@@ -222,8 +222,9 @@ func (s *Server) route(path string, methods map[string]handler) {
 			h, ok = methods["GET"]
 		}
 		if len(methods) == 0 {
+			b := strings.TrimSuffix(s.cfg.BasePath, "/")
 			s.writeError(w, r, scim.NotFound("no SCIM endpoint at %s; endpoints are %s/Users, %s/Groups, %s/ServiceProviderConfig, %s/ResourceTypes and %s/Schemas",
-				clip(r.URL.Path), s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath))
+				clip(r.URL.Path), b, b, b, b, b))
 			return
 		}
 		if !ok {
