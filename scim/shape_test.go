@@ -1,9 +1,13 @@
 package scim
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // entraBody is the full user body Entra ID sends on create (entra-id.md).
@@ -104,4 +108,70 @@ func BenchmarkCheckShapeMembers(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// dupKeyRef finds a case-insensitively repeated key the slow, obvious way:
+// encoding/json's token stream, one set of folded keys per open object.
+func dupKeyRef(b []byte) (string, bool) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	type obj struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	var stack []*obj
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", false
+		}
+		top := (*obj)(nil)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if s, ok := tok.(string); ok && top != nil && top.expectKey {
+			f := Fold(s)
+			if top.keys[f] {
+				return s, true
+			}
+			top.keys[f] = true
+			top.expectKey = false
+			continue
+		}
+		if top != nil && top.keys != nil {
+			top.expectKey = true // a value was read (or one begins)
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &obj{keys: map[string]bool{}, expectKey: true})
+		case json.Delim('['):
+			stack = append(stack, &obj{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 && stack[len(stack)-1].keys != nil {
+				stack[len(stack)-1].expectKey = true
+			}
+		}
+	}
+}
+
+// FuzzCheckShape: on valid JSON, the pre-decode pass reports a duplicate
+// key exactly when the token-stream reference finds one, and never panics
+// on anything.
+func FuzzCheckShape(f *testing.F) {
+	for _, s := range []string{entraBody, `{"a":1,"A":2}`, `{"a":{"b":1},"c":[{"b":1,"B":2}]}`, `{"\u0041":1,"a":2}`,
+		`{"x":[1,2,{"y":{}}],"X":0}`, `{"k":"v\"","K\\":1}`, `[{"a":1},{"a":1}]`, "{\"\u212a\":1,\"k\":2}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := checkShape(b, Limits{MaxDepth: 64, MaxMembers: 1 << 20, MaxOperations: 1 << 20})
+		if !json.Valid(b) || !utf8.Valid(b) {
+			return
+		}
+		key, dup := dupKeyRef(b)
+		var se *Error
+		gotDup := errors.As(err, &se) && strings.Contains(se.Detail, "attribute names are case-insensitive") || err != nil && strings.Contains(err.Error(), "each attribute may appear once")
+		if dup != gotDup {
+			t.Fatalf("checkShape(%q) = %v; reference finds duplicate %q: %v", b, err, key, dup)
+		}
+	})
 }
