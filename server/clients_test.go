@@ -264,11 +264,11 @@ func TestClientFilteredAttributes(t *testing.T) {
 			q.Set("excludedAttributes", tt.excluded)
 		}
 		t.Run(tt.name+"/get", func(t *testing.T) {
-			r := e.get("/Users/" + id + "?" + q.Encode()).must(t, 200)
+			r := e.get("/Users/"+id+"?"+q.Encode()).must(t, 200)
 			check(t, r.JSON, tt.emails, tt.others, tt.absent)
 		})
 		t.Run(tt.name+"/list", func(t *testing.T) {
-			r := e.get("/Users?filter=" + urlQuery(`userName eq "filtered@example.com"`) + "&" + q.Encode()).must(t, 200)
+			r := e.get("/Users?filter="+urlQuery(`userName eq "filtered@example.com"`)+"&"+q.Encode()).must(t, 200)
 			res, _ := dig(r.JSON, "Resources.0").(map[string]any)
 			check(t, res, tt.emails, tt.others, tt.absent)
 		})
@@ -298,11 +298,11 @@ func TestClientFilteredAttributes(t *testing.T) {
 	})
 	t.Run("group members by type", func(t *testing.T) {
 		gid := e.mkGroup("Filtered", id)
-		r := e.get("/Groups/" + gid + "?attributes=" + url.QueryEscape(`members[value eq "`+id+`"].value`)).must(t, 200)
+		r := e.get("/Groups/"+gid+"?attributes="+url.QueryEscape(`members[value eq "`+id+`"].value`)).must(t, 200)
 		if got, _ := json.Marshal(r.JSON["members"]); string(got) != `[{"value":"`+id+`"}]` {
 			t.Errorf("members %s", got)
 		}
-		r = e.get("/Groups/" + gid + "?excludedAttributes=" + url.QueryEscape(`members[type eq "User"]`)).must(t, 200)
+		r = e.get("/Groups/"+gid+"?excludedAttributes="+url.QueryEscape(`members[type eq "User"]`)).must(t, 200)
 		if _, ok := r.JSON["members"]; ok && len(r.JSON["members"].([]any)) != 0 {
 			t.Errorf("members %v, want the users excluded", r.JSON["members"])
 		}
@@ -347,7 +347,7 @@ func TestClientHugeCount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.get("/Users?" + tt.query).must(t, 200)
+			r := e.get("/Users?"+tt.query).must(t, 200)
 			if got := len(dig(r.JSON, "Resources").([]any)); got != tt.items {
 				t.Errorf("%d resources, want %d", got, tt.items)
 			}
@@ -520,7 +520,7 @@ func TestClientDuplicateKeys(t *testing.T) {
 			}
 		})
 	}
-	r := e.get("/Users/" + uid).must(t, 200)
+	r := e.get("/Users/"+uid).must(t, 200)
 	if r.str("title") != "" || r.str("name.givenName") != "" {
 		t.Errorf("a refused request changed the user: %s", r.Body)
 	}
