@@ -6,15 +6,19 @@ package server
 // against a real SQLite file (helpers_test.go).
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -619,5 +623,43 @@ func TestClientRootBasePath(t *testing.T) {
 	}
 	if r := e.noRedirect("GET", e.ts.URL+"/healthz", nil, nil); r.Status != 200 {
 		t.Errorf("GET /healthz: %d", r.Status)
+	}
+}
+
+// TestClientSlowBody408: a body that does not arrive within the server's
+// read timeout is the client's failure, 408, not a 500.
+func TestClientSlowBody408(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "scimd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	logs := &syncBuffer{}
+	srv := New(st, Config{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.Config.ReadTimeout = 300 * time.Millisecond
+	ts.Start()
+	defer ts.Close()
+	secret, _, err := st.IssueToken(context.Background(), "slow", "generic", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{\"userName\":", secret)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no response: %v\n%s", err, logs.String())
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(body), `"status":"408"`) {
+		t.Errorf("%d %s, want a SCIM 408", res.StatusCode, body)
+	}
+	if strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("a slow client logged an ERROR:\n%s", logs.String())
 	}
 }
