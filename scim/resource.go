@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -130,7 +131,7 @@ func checkShape(b []byte, lim Limits) error {
 				key = []byte(s)
 			}
 			if l.seen != nil {
-				f := Fold(string(key))
+				f := foldKey(key)
 				if first, dup := l.seen[f]; dup {
 					return duplicateKey(b, l.key0, l.key1, first, string(key))
 				}
@@ -146,7 +147,7 @@ func checkShape(b []byte, lim Limits) error {
 			if len(keys)-l.keys > linearKeys {
 				l.seen = make(map[string]string, 2*linearKeys)
 				for _, k := range keys[l.keys:] {
-					l.seen[Fold(string(k))] = string(k)
+					l.seen[foldKey(k)] = string(k)
 				}
 				keys = keys[:l.keys]
 			}
@@ -184,6 +185,36 @@ func checkShape(b []byte, lim Limits) error {
 		prev = c
 	}
 	return nil
+}
+
+// foldKey maps an object key to a form that two keys share exactly when
+// bytes.EqualFold says they are equal: each rune becomes the smallest
+// lower-case member of its simple case-folding orbit (the smallest member
+// when none is lower case), which for ASCII is plain lower case. It is the map key for wide objects in
+// checkShape, which must agree with the pairwise comparison of small ones.
+func foldKey(k []byte) string {
+	b := make([]byte, 0, len(k))
+	for i := 0; i < len(k); {
+		c := k[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(k[i:])
+		best, bestLower := r, unicode.IsLower(r)
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if fl := unicode.IsLower(f); fl && !bestLower || fl == bestLower && f < best {
+				best, bestLower = f, fl
+			}
+		}
+		b = utf8.AppendRune(b, best)
+		i += n
+	}
+	return string(b)
 }
 
 // duplicateKey is the error for an object that names one attribute twice;

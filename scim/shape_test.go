@@ -37,6 +37,9 @@ func TestDuplicateKeys(t *testing.T) {
 		{"after a nested object closes", `{"name":{"givenName":"x"},"title":"t","NAME":{}}`, "NAME"},
 		{"escaped key", `{"userName":"a","\u0055serName":"b"}`, "UserName"},
 		{"Kelvin sign folds to k", "{\"kind\":1,\"\u212aind\":2}", "\u212aind"},
+		{"long s folds to s in a wide object", wideObject(40, "\u017f"), "\u017f0"},
+		{"upper case in a wide object", wideObject(40, "S"), "S0"},
+		{"wide object without duplicates", wideObject(40, "t"), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,11 +114,13 @@ func BenchmarkCheckShapeMembers(b *testing.B) {
 }
 
 // dupKeyRef finds a case-insensitively repeated key the slow, obvious way:
-// encoding/json's token stream, one set of folded keys per open object.
+// encoding/json's token stream, and every key of an object compared with
+// every earlier one by strings.EqualFold.
 func dupKeyRef(b []byte) (string, bool) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	type obj struct {
-		keys      map[string]bool
+		keys      []string
+		isObject  bool
 		expectKey bool
 	}
 	var stack []*obj
@@ -124,30 +129,31 @@ func dupKeyRef(b []byte) (string, bool) {
 		if err != nil {
 			return "", false
 		}
-		top := (*obj)(nil)
+		var top *obj
 		if len(stack) > 0 {
 			top = stack[len(stack)-1]
 		}
 		if s, ok := tok.(string); ok && top != nil && top.expectKey {
-			f := Fold(s)
-			if top.keys[f] {
-				return s, true
+			for _, k := range top.keys {
+				if strings.EqualFold(k, s) {
+					return s, true
+				}
 			}
-			top.keys[f] = true
+			top.keys = append(top.keys, s)
 			top.expectKey = false
 			continue
 		}
-		if top != nil && top.keys != nil {
+		if top != nil && top.isObject {
 			top.expectKey = true // a value was read (or one begins)
 		}
 		switch tok {
 		case json.Delim('{'):
-			stack = append(stack, &obj{keys: map[string]bool{}, expectKey: true})
+			stack = append(stack, &obj{isObject: true, expectKey: true})
 		case json.Delim('['):
 			stack = append(stack, &obj{})
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
-			if len(stack) > 0 && stack[len(stack)-1].keys != nil {
+			if len(stack) > 0 && stack[len(stack)-1].isObject {
 				stack[len(stack)-1].expectKey = true
 			}
 		}
@@ -159,7 +165,7 @@ func dupKeyRef(b []byte) (string, bool) {
 // on anything.
 func FuzzCheckShape(f *testing.F) {
 	for _, s := range []string{entraBody, `{"a":1,"A":2}`, `{"a":{"b":1},"c":[{"b":1,"B":2}]}`, `{"\u0041":1,"a":2}`,
-		`{"x":[1,2,{"y":{}}],"X":0}`, `{"k":"v\"","K\\":1}`, `[{"a":1},{"a":1}]`, "{\"\u212a\":1,\"k\":2}"} {
+		`{"x":[1,2,{"y":{}}],"X":0}`, `{"k":"v\"","K\\":1}`, `[{"a":1},{"a":1}]`, "{\"\u212a\":1,\"k\":2}", wideObject(40, "\u017f"), wideObject(20, "S")} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -174,4 +180,16 @@ func FuzzCheckShape(f *testing.F) {
 			t.Fatalf("checkShape(%q) = %v; reference finds duplicate %q: %v", b, err, key, dup)
 		}
 	})
+}
+
+// wideObject is an object with n distinct keys and then extra, which
+// repeats the first key ("s0") when extra is "S0" or "\u017f0" (long s).
+func wideObject(n int, extra string) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		fmt.Fprintf(&b, `"s%d":%d,`, i, i)
+	}
+	fmt.Fprintf(&b, `"%s0":0}`, extra)
+	return b.String()
 }
