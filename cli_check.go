@@ -23,9 +23,9 @@ func (CheckCmd) Help() string {
 	return `Verifies the database while scimd serve keeps running (a read-only connection in one
 read transaction; the server is never blocked): SQLite's PRAGMA integrity_check and
 foreign_key_check, the schema version, the user and group counters against the tables,
-memberships pointing at existing users and groups, kept (deleted) users colliding with live
-ones, the columns derived from each stored document (userName and its case folding,
-externalId, displayName, active), the files' modes (owner only) and the write-ahead log's
+memberships pointing at existing users and groups, no user both live and kept as deleted,
+the columns derived from each stored document (userName and its name key, externalId,
+displayName, active), the files' modes (owner only) and the write-ahead log's
 size. Prints one line per check; exits 1, naming the problem, when any check fails, so a
 timer or monitoring can run it.
 
