@@ -7,6 +7,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 )
 
@@ -103,4 +104,25 @@ func (s *Store) RecentEvents(ctx context.Context, q EventQuery, before int64, li
 		where += " AND (" + c + ")"
 	}
 	return s.eventPage(ctx, where, args, "seq DESC", limit)
+}
+
+// LastWrite is when the directory last changed through SCIM; nil if never.
+func (s *Store) LastWrite(ctx context.Context) (*time.Time, error) {
+	var last string
+	err := s.r.QueryRowContext(ctx, `SELECT value FROM state WHERE key = 'last_write'`).Scan(&last)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, classify(err)
+	}
+	t := parseTime(last)
+	return &t, nil
+}
+
+// FailuresSince counts the failed requests logged at or after t.
+func (s *Store) FailuresSince(ctx context.Context, t time.Time) (int64, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM events WHERE status >= 400 AND time >= ?`, t.UTC().Format(timeFormat)).Scan(&n)
+	return n, classify(err)
 }
