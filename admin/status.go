@@ -91,8 +91,6 @@ type alert struct{ Level, Text string }
 type sectionView struct {
 	Title string
 	Err   string
-	Empty string
-	Cols  []string
 	Rows  []rowView
 	Table Table
 }
@@ -151,11 +149,11 @@ func (a *Admin) status(w http.ResponseWriter, r *http.Request) {
 	for _, t := range p.Tokens {
 		p.TokenNames = append(p.TokenNames, t.Name)
 		switch {
-		case t.DaysLeft < 0:
+		case t.DaysLeft <= 0:
 			p.Alerts = append(p.Alerts, alert{"bad", fmt.Sprintf("Token %s has expired: run scimd token rotate %s and paste the new secret into the identity provider.", clean(t.Name), clean(t.Name))})
-		case t.DaysLeft < 7:
+		case t.DaysLeft <= 7:
 			p.Alerts = append(p.Alerts, alert{"bad", fmt.Sprintf("Token %s expires in %d days (%s): run scimd token rotate %s.", clean(t.Name), t.DaysLeft, t.Expires.Local().Format("2006-01-02"), clean(t.Name))})
-		case t.DaysLeft < 30:
+		case t.DaysLeft <= 30:
 			p.Alerts = append(p.Alerts, alert{"warn", fmt.Sprintf("Token %s expires in %d days (%s).", clean(t.Name), t.DaysLeft, t.Expires.Local().Format("2006-01-02"))})
 		}
 	}
@@ -308,13 +306,13 @@ func agoText(t time.Time) string {
 	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 }
 
-// daysClass colours days left: red under 7 days (and once expired), amber
-// under 30, the thresholds of the alert rules and of scimd status.
+// daysClass colours days left: red within 7 days (and once expired), amber
+// within 30, the thresholds of the alert rules and of scimd status.
 func daysClass(days int) string {
 	switch {
-	case days < 7:
+	case days <= 7:
 		return "bad"
-	case days < 30:
+	case days <= 30:
 		return "warn"
 	}
 	return "ok"

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"scimd/store"
@@ -17,7 +18,7 @@ type tokenView struct {
 	// every token may read and write.
 	Scope     string
 	Expires   time.Time
-	DaysLeft  int // whole days until Expires; negative once expired
+	DaysLeft  int // days until Expires, rounded up; 0 or less once expired
 	LastUsed  *time.Time
 	LastAgent string
 	// OldUntil is when the previous secret stops working, while a rotation
@@ -66,12 +67,9 @@ func tokenViews(ctx context.Context, st *store.Store, now time.Time) ([]tokenVie
 // shows on the status page and in scimd_token_info at once).
 func scopeOf(*store.Token) string { return "write" }
 
-// daysLeft counts whole days from now until t, rounding down, so a token
-// with 5 days and 3 hours left shows 5.
+// daysLeft counts days from now until t, rounded up as scimd token list
+// and scimd status do: a token with 4 days and 3 hours left shows 5, one
+// with an hour left shows 1, and 0 or less means it has expired.
 func daysLeft(t, now time.Time) int {
-	d := t.Sub(now)
-	if d < 0 {
-		return -int((-d + 24*time.Hour - 1) / (24 * time.Hour))
-	}
-	return int(d / (24 * time.Hour))
+	return int(math.Ceil(t.Sub(now).Hours() / 24))
 }
