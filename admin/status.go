@@ -77,6 +77,8 @@ var statusTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
 	"when":       func(t any) string { return when(deref(t)) },
 	"ago":        func(t any) string { return agoText(deref(t)) },
 	"date":       func(t time.Time) string { return t.Local().Format("2006-01-02") },
+	"stamp":      func(t time.Time) string { return t.Local().Format("2006-01-02 15:04:05") },
+	"zone":       func(t time.Time) string { z, _ := t.Local().Zone(); return z },
 	"daysClass":  daysClass,
 	"stateClass": stateClass,
 	"action":     action,
