@@ -116,7 +116,7 @@ func TestMethodLabel(t *testing.T) {
 	for i := range 100 {
 		m.ObserveRequest(server.RequestStats{Method: "X" + strings.Repeat("Y", i), Route: "/healthz", Status: 405})
 	}
-	if n := len(m.series); n != 1 {
+	if n := len(*m.series.Load()); n != 1 {
 		t.Errorf("%d series after 100 made-up methods, want 1", n)
 	}
 }

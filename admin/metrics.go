@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,10 +32,12 @@ type Metrics struct {
 	commit  prometheus.Histogram
 
 	// series caches the label children of each request shape, so a
-	// request costs one read-locked map lookup and two atomic updates:
-	// no label slice, no status string, no hashing of label values.
-	mu     sync.RWMutex
-	series map[seriesKey]*series
+	// request costs one map lookup and two atomic updates: no lock, no
+	// label slice, no status string, no hashing of label values. The map
+	// is never changed once published; a new shape (rare: shapes come from
+	// closed sets and token names) copies it under mu.
+	mu     sync.Mutex
+	series atomic.Pointer[map[seriesKey]*series]
 }
 
 type seriesKey struct {
@@ -56,7 +59,8 @@ const maxSeries = 4096
 // NewMetrics registers scimd's request and store metrics and the Go and
 // process collectors.
 func NewMetrics(version string) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), series: map[seriesKey]*series{}}
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.series.Store(&map[seriesKey]*series{})
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimd_http_requests_total",
 		Help: "HTTP requests answered on the SCIM port, by method, route pattern, status and token name."},
 		[]string{"method", "route", "status", "token"})
@@ -118,9 +122,7 @@ func (m *Metrics) ObserveRequest(r server.RequestStats) {
 	if k.route == "" {
 		k.route = "none"
 	}
-	m.mu.RLock()
-	s := m.series[k]
-	m.mu.RUnlock()
+	s := (*m.series.Load())[k]
 	if s == nil {
 		s = m.newSeries(k)
 	}
@@ -137,18 +139,24 @@ func (m *Metrics) ObserveRequest(r server.RequestStats) {
 func (m *Metrics) newSeries(k seriesKey) *series {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s := m.series[k]; s != nil {
+	old := *m.series.Load()
+	if s := old[k]; s != nil {
 		return s
 	}
-	if len(m.series) >= maxSeries {
+	if len(old) >= maxSeries {
 		k = seriesKey{method: "other", route: "overflow", status: 0}
-		if s := m.series[k]; s != nil {
+		if s := old[k]; s != nil {
 			return s
 		}
 	}
 	s := &series{requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(k.status), k.token),
 		duration: m.duration.WithLabelValues(k.method, k.route)}
-	m.series[k] = s
+	next := make(map[seriesKey]*series, len(old)+1)
+	for key, v := range old {
+		next[key] = v
+	}
+	next[k] = s
+	m.series.Store(&next)
 	return s
 }
 
