@@ -43,7 +43,7 @@ type Counts struct {
 
 // Counts reads the directory's size cheaply enough for every metrics
 // scrape: users, inactive users and groups come from the counts table that
-// triggers keep (migrations 0004 and 0006); memberships are counted on the
+// triggers keep (migrations 0004 and 0008); memberships are counted on the
 // smaller of their two indexes.
 func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	var c Counts
