@@ -100,7 +100,7 @@ func (s *Store) eventConds(ctx context.Context, q EventQuery) (conds []string, a
 		// A user is known by id or userName; the current id of a userName
 		// also finds rows logged under an earlier userName.
 		ids := []any{q.User}
-		rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE user_name_fold = ?`, scim.Fold(q.User))
+		rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE user_name_fold = ?`, scim.NameKey(q.User))
 		if err != nil {
 			return nil, nil, classify(err)
 		}
