@@ -92,6 +92,13 @@ func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
+	if a.opt.Password == "" && !localHost(r.Host) {
+		// Without a password the listener is loopback-only, and a web page
+		// could still reach it through DNS rebinding (its own name resolved
+		// to 127.0.0.1): such a request names that page's host.
+		http.Error(w, "forbidden: without [admin] password_file the admin listener answers only requests addressed to localhost or an IP address", http.StatusForbidden)
+		return
+	}
 	if a.opt.Password != "" && !a.authorized(r) {
 		h.Set("WWW-Authenticate", `Basic realm="scimd admin", charset="UTF-8"`)
 		http.Error(w, "unauthorized: log in as user admin with the password from [admin] password_file", http.StatusUnauthorized)
@@ -111,6 +118,21 @@ func (a *Admin) authorized(r *http.Request) bool {
 	want := sha256.Sum256([]byte("admin"))
 	p := sha256.Sum256([]byte(pass))
 	return subtle.ConstantTimeCompare(u[:], want[:])&subtle.ConstantTimeCompare(p[:], a.pass[:]) == 1
+}
+
+// localHost reports whether a Host header names localhost or an IP
+// address (with or without a port), as a browser on the machine, an SSH
+// tunnel or a local Prometheus would send.
+func localHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 // NewHTTPServer wraps h with the admin listener's own timeouts: short,

@@ -181,7 +181,7 @@ func TestStatusHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()
-	a.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	a.ServeHTTP(w, httptest.NewRequest("GET", "http://127.0.0.1:9090/", nil))
 	csp := w.Header().Get("Content-Security-Policy")
 	if w.Code != 200 || !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, styleHash) || strings.Contains(csp, "script-src") {
 		t.Errorf("GET /: %d, CSP %q", w.Code, csp)
@@ -191,9 +191,57 @@ func TestStatusHeaders(t *testing.T) {
 	}
 	for _, m := range []string{"POST", "PUT", "DELETE"} {
 		w := httptest.NewRecorder()
-		a.ServeHTTP(w, httptest.NewRequest(m, "/", nil))
+		a.ServeHTTP(w, httptest.NewRequest(m, "http://127.0.0.1:9090/", nil))
 		if w.Code != http.StatusMethodNotAllowed && w.Code != http.StatusNotFound {
 			t.Errorf("%s /: %d, want 405 or 404", m, w.Code)
 		}
+	}
+}
+
+// TestHostCheck: without a password, only requests addressed to localhost
+// or an IP address are answered (no DNS rebinding); with one, the
+// password decides.
+func TestHostCheck(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "scimd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	open, err := New(Options{Store: st, Metrics: NewMetrics("test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:9090", 200},
+		{"localhost:9090", 200},
+		{"LOCALHOST", 200},
+		{"[::1]:9090", 200},
+		{"10.1.2.3:9090", 200},
+		{"attacker.example:9090", 403},
+		{"attacker.example", 403},
+		{"localhost.attacker.example:9090", 403},
+	} {
+		r := httptest.NewRequest("GET", "/metrics", nil)
+		r.Host = tc.host
+		w := httptest.NewRecorder()
+		open.ServeHTTP(w, r)
+		if w.Code != tc.want {
+			t.Errorf("Host %q: %d, want %d", tc.host, w.Code, tc.want)
+		}
+	}
+	locked, err := New(Options{Store: st, Metrics: NewMetrics("test"), Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/metrics", nil)
+	r.Host = "scimd.internal:9090"
+	r.SetBasicAuth("admin", "pw")
+	w := httptest.NewRecorder()
+	locked.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Errorf("with the password, Host scimd.internal: %d, want 200", w.Code)
 	}
 }
