@@ -25,7 +25,9 @@ type adminListener struct {
 	metrics  *admin.Metrics
 	// collectors and sections are what other features append before
 	// listen, when the listener is on (a != nil): their metrics (webhook
-	// backlog, replica lag) and their part of the status page.
+	// backlog, replica lag) and their part of the status page, e.g.
+	//	c, s := admin.Webhooks(func() []admin.WebhookStat { … from the deliverer's Stats() … })
+	//	adm.collectors, adm.sections = append(adm.collectors, c), append(adm.sections, s)
 	collectors []prometheus.Collector
 	sections   []admin.Section
 }

@@ -4,9 +4,11 @@
 // meant for loopback or a private network; anywhere else it requires HTTP
 // basic auth (user "admin", the password from [admin] password_file).
 //
-// Other features plug in without changing this package's code: a
-// prometheus.Collector in Options.Collectors adds metrics (webhook
-// backlog, replica lag), and a Section adds a table to the status page.
+// Other features plug in without this package importing them: a
+// prometheus.Collector in Options.Collectors adds metrics and a Section
+// adds a table to the status page. Webhooks and Replica (features.go) make
+// both from a function that reads the feature's in-memory stats, with the
+// metric names that deploy/prometheus/alerts.yml uses.
 package admin
 
 import (

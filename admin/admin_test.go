@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -243,5 +244,74 @@ func TestHostCheck(t *testing.T) {
 	locked.ServeHTTP(w, r)
 	if w.Code != 200 {
 		t.Errorf("with the password, Host scimd.internal: %d, want 200", w.Code)
+	}
+}
+
+// TestFeatureAdapters: the webhook and replica adapters export the metric
+// names the alert rules use, pass Prometheus' linter, and colour their
+// rows by health.
+func TestFeatureAdapters(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "scimd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ok := time.Now().Add(-time.Minute)
+	hc, hs := Webhooks(func() []WebhookStat {
+		return []WebhookStat{
+			{Name: "audit", State: "active", Delivered: 10, LastSuccess: &ok},
+			{Name: "crm", State: "failing", Backlog: 250, OldestPending: 40 * time.Minute, Delivered: 3, Failed: 2, LastError: "503 from https://crm.example.com/hook"},
+		}
+	})
+	rc, rs := Replica(func() ReplicaStat {
+		return ReplicaStat{URL: "s3://backups/scimd", LastSync: time.Unix(1_800_000_000, 0), Lag: 7 * time.Minute, Errors: 4, LastError: "timeout"}
+	})
+	a, err := New(Options{Store: st, Metrics: NewMetrics("test"), Collectors: []prometheus.Collector{hc, rc}, Sections: []Section{hs, rs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(a)
+	defer ts.Close()
+	res, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	metrics := string(b)
+	for _, want := range []string{
+		`scimd_webhook_backlog_events{webhook="crm"} 250`,
+		`scimd_webhook_oldest_pending_seconds{webhook="crm"} 2400`,
+		`scimd_webhook_failed_events_total{webhook="crm"} 2`,
+		`scimd_webhook_delivered_events_total{webhook="audit"} 10`,
+		`scimd_replica_lag_seconds 420`,
+		`scimd_replica_last_sync_timestamp_seconds 1.8e+09`,
+		`scimd_replica_errors_total 4`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool not found: run .ci/deps, which installs Debian's prometheus package")
+	}
+	lint := exec.Command(promtool, "check", "metrics")
+	lint.Stdin = strings.NewReader(metrics)
+	if out, err := lint.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	res, err = http.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	page := string(b)
+	for _, want := range []string{`<td class="ok">audit</td>`, `<td class="bad">crm</td>`, `<td class="warn">s3://backups/scimd</td>`,
+		"<td>7 min</td>", "<td>40 min</td>", "Webhooks: crm needs attention."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
 	}
 }
