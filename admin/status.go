@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +182,10 @@ func (a *Admin) status(w http.ResponseWriter, r *http.Request) {
 	p.Filter.User = clip(strings.TrimSpace(q.Get("user")), 256)
 	p.Filter.Failed = q.Get("failed") != ""
 	p.Filtered = p.Filter.Token != "" || p.Filter.User != "" || p.Filter.Failed
+	if p.Filter.Token != "" && !slices.Contains(p.TokenNames, p.Filter.Token) {
+		// A revoked token's name: its entries are still in the log.
+		p.TokenNames = append(p.TokenNames, p.Filter.Token)
+	}
 	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
 	evs, err := a.opt.Store.RecentEvents(ctx, store.EventQuery{Token: p.Filter.Token, User: p.Filter.User, Failed: p.Filter.Failed}, before, eventsPerPage+1)
 	if err != nil {
