@@ -315,3 +315,30 @@ func TestFeatureAdapters(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterKeepsRevokedToken: filtering by the name of a token that is no
+// longer listed (revoked) keeps that name selected in the form.
+func TestFilterKeepsRevokedToken(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "scimd.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, _, err := st.IssueToken(ctx, "gone", "okta", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RevokeToken(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{Store: st, Metrics: NewMetrics("test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, httptest.NewRequest("GET", "http://127.0.0.1/?token=gone", nil))
+	if body := w.Body.String(); w.Code != 200 || !strings.Contains(body, `<option value="gone" selected>gone</option>`) ||
+		strings.Contains(body, `data-token="gone"`) {
+		t.Errorf("GET /?token=gone: %d; want the revoked name selected in the filter and absent from the tokens", w.Code)
+	}
+}
