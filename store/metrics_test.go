@@ -194,3 +194,38 @@ func TestMigrationNumbersUnique(t *testing.T) {
 		seen[n] = e.Name()
 	}
 }
+
+// TestCountsKeptUsers: with on_delete = "deactivate" a deleted user leaves
+// the counted users and a returning one comes back into them.
+func TestCountsKeptUsers(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "scimd.db"), Options{OnDelete: "deactivate"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check := func(step string, want Counts) {
+		t.Helper()
+		got, err := s.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counted := Counts{UsersActive: st.UsersActive, UsersInactive: st.UsersInactive, Groups: st.Groups, Memberships: st.Memberships}
+		if got != want || got != counted {
+			t.Errorf("%s: Counts() = %+v, want %+v (counted %+v)", step, got, want, counted)
+		}
+	}
+	u := admCreate(t, s, "entra", Users, `{"userName":"kept@example.com","active":false}`)
+	admCreate(t, s, "entra", Users, `{"userName":"other@example.com"}`)
+	check("created", Counts{UsersActive: 1, UsersInactive: 1})
+	if err := s.Delete(ctx, Actor{Token: "entra"}, Users, u.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	check("kept", Counts{UsersActive: 1})
+	admCreate(t, s, "entra", Users, `{"userName":"kept@example.com","active":false}`)
+	check("returned", Counts{UsersActive: 1, UsersInactive: 1})
+}
