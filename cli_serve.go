@@ -91,7 +91,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	defer startAdminJobs(ctx, cfg, st, log)() // token expiry warnings, log retention (cli_log.go)
 	srv := server.New(st, server.Config{
 		BasePath:   cfg.Server.BasePath,
-		PublicURL:  cfg.Server.PublicURL,
+		PublicURL:  publicURL(cfg), // tls.go
 		MaxBody:    cfg.Limits.MaxBodyBytes,
 		MaxResults: cfg.Limits.MaxResults,
 		Limits:     cfg.scimLimits(),
