@@ -74,6 +74,10 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		return err
 	}
 	useTLS := len(cfg.TLS.Domains) > 0
+	adm, err := newAdminListener(cfg.Admin) // cli_admin.go
+	if err != nil {
+		return err
+	}
 	cat, err := cfg.Catalog()
 	if err != nil {
 		return err
@@ -87,7 +91,8 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		return err
 	}
 	defer lock.Release()
-	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true})
+	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
+		OnBatch: adm.onBatch()})
 	if err != nil {
 		return err
 	}
@@ -103,6 +108,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		HSTS:       useTLS,
 
 		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
+		Observer:              adm.observer(),
 	})
 	newHTTP := func(h http.Handler) *http.Server {
 		return &http.Server{
@@ -118,6 +124,15 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	hs := newHTTP(srv.Handler())
 	servers := []*http.Server{hs}
 	var run []func() error // each blocks serving one listener
+	ahs, aln, err := adm.listen(st, log)
+	if err != nil {
+		return err
+	}
+	if ahs != nil {
+		defer aln.Close() // when serve fails before serving it
+		servers = append(servers, ahs)
+		run = append(run, func() error { return ahs.Serve(aln) })
+	}
 
 	var addr, url string
 	if !useTLS {

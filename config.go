@@ -26,6 +26,7 @@ type Config struct {
 	Limits     LimitsConfig      `toml:"limits"`
 	Users      UsersConfig       `toml:"users"`
 	Attributes []AttributeConfig `toml:"attributes"`
+	Admin      AdminConfig       `toml:"admin"`
 }
 
 // ServerConfig is [server].
@@ -96,6 +97,19 @@ type UsersConfig struct {
 	OnDelete string `toml:"on_delete"`
 }
 
+// AdminConfig is [admin]: the listener for /metrics and the status page
+// (cli_admin.go, package admin).
+type AdminConfig struct {
+	// Listen is the admin listener's address; "" turns it off.
+	Listen string `toml:"listen"`
+	// PasswordFile holds the basic-auth password of the user "admin";
+	// required when Listen is not a loopback address.
+	PasswordFile string `toml:"password_file"`
+}
+
+// defaultAdminListen is [admin] listen's default.
+const defaultAdminListen = "127.0.0.1:9090"
+
 // AttributeConfig is one [[attributes]] declaration of an operator
 // attribute.
 type AttributeConfig struct {
@@ -126,6 +140,7 @@ func Default() Config {
 		Tokens:   TokensConfig{Lifetime: Duration(365 * 24 * time.Hour)},
 		Log:      LogConfig{Retention: Duration(90 * 24 * time.Hour)},
 		Users:    UsersConfig{OnDelete: "delete"},
+		Admin:    AdminConfig{Listen: defaultAdminListen},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
 			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200,
 			AuthFailuresPerMinute: 20},
