@@ -246,14 +246,14 @@ func (s *Store) loadAttrIndexes() error {
 }
 
 // oldIndexPath reads the JSON path out of an expression index of schema
-// version 7 or older:
+// version 8 or older:
 // CREATE [UNIQUE] INDEX attr_users_x ON users ([scim_fold(]json_extract(doc, '$."a"."b"')[)]).
 var (
 	oldIndexPath = regexp.MustCompile(`json_extract\(doc, '(\$[^']*)'\)`)
 	pathPart     = regexp.MustCompile(`\."([^"]*)"`)
 )
 
-// convertAttrIndexes turns the expression indexes of schema versions 1–7,
+// convertAttrIndexes turns the expression indexes of schema versions 1–8,
 // which call scim_fold(), into side-table indexes with the same names and
 // drops them. It runs at every Open (a no-op once done), so any command
 // that first opens an old database converts it.

@@ -26,7 +26,7 @@ func sqlite3Check(t *testing.T, path string) (string, error) {
 
 var badge = scim.CustomAttribute{Name: "urn:ietf:params:scim:schemas:extension:acme:2.0:User:badge", Type: "string", Filterable: true, Unique: true}
 
-// TestOldFoldIndexesConverted: a database of schema version 7, whose
+// TestOldFoldIndexesConverted: a database of schema version 8, whose
 // declared-attribute indexes call scim_fold() (which Debian's sqlite3 does
 // not know, so it cannot check the file), is converted when the current
 // code opens it: same lookups, same uniqueness, and sqlite3 finds it sound.
@@ -42,7 +42,7 @@ func TestOldFoldIndexesConverted(t *testing.T) {
 	}
 	s.Close()
 
-	// Make it what scimd wrote before migration 8: the version-7 schema
+	// Make it what scimd wrote before migration 9: the version-8 schema
 	// and its expression indexes, built here with the old SQL.
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
@@ -52,7 +52,7 @@ func TestOldFoldIndexesConverted(t *testing.T) {
 		`DROP TABLE user_attrs`, `DROP TABLE group_attrs`, `DROP TABLE declared_indexes`,
 		`CREATE INDEX attr_users_old1 ON users (scim_fold(json_extract(doc, '$."microsoftId"')))`,
 		`CREATE UNIQUE INDEX attr_users_old2 ON users (scim_fold(json_extract(doc, '$."urn:ietf:params:scim:schemas:extension:acme:2.0:User"."badge"')))`,
-		`PRAGMA user_version = 7`,
+		`PRAGMA user_version = 8`,
 	} {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)

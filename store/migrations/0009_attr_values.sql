@@ -1,4 +1,4 @@
--- scimd schema, version 8: the values of declared attributes that are
+-- scimd schema, version 9: the values of declared attributes that are
 -- filterable or unique live in side tables, one row per (attribute,
 -- resource), written by scimd in the same transaction as the document and
 -- already case-folded in Go (scim.Fold) when the attribute is not
