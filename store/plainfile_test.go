@@ -146,3 +146,51 @@ func TestSideTableFollowsWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckDeclaredValues: scimd check finds side-table values that differ
+// from the documents (missing, stale, extra) and old scim_fold indexes.
+func TestCheckDeclaredValues(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	s := openWith(t, path, []scim.CustomAttribute{microsoftID, badge}, Options{})
+	for _, name := range []string{"anna", "bert"} {
+		if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": name, "microsoftId": "MS-" + name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Check(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK {
+		t.Fatalf("a sound database: %+v", r)
+	}
+	for _, c := range []struct{ damage, undo, want string }{
+		{`UPDATE user_attrs SET value = 'ms-x' WHERE value = 'ms-anna'`, `UPDATE user_attrs SET value = 'ms-anna' WHERE value = 'ms-x'`, "is indexed as ms-x, its document gives string:ms-anna"},
+		{`DELETE FROM user_attrs WHERE value = 'ms-bert'`, `INSERT INTO user_attrs (attr, value, seq) SELECT name, 'ms-bert', 2 FROM declared_indexes WHERE decl LIKE '%microsoftId'`, "has a value that is not indexed"},
+		{`CREATE INDEX old_fold ON users (scim_fold(user_name))`, `DROP INDEX old_fold`, "index old_fold calls scim_fold()"},
+	} {
+		if _, err := s.w.Exec(c.damage); err != nil {
+			t.Fatalf("%s: %v", c.damage, err)
+		}
+		r, err := Check(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var problems []string
+		for _, ch := range r.Checks {
+			if ch.Name == "declared attributes" {
+				problems = ch.Problems
+			}
+		}
+		if r.OK || !strings.Contains(strings.Join(problems, "\n"), c.want) {
+			t.Errorf("%s: problems %q, want one containing %q", c.damage, problems, c.want)
+		}
+		if _, err := s.w.Exec(c.undo); err != nil {
+			t.Fatalf("%s: %v", c.undo, err)
+		}
+	}
+	if r, err := Check(ctx, path); err != nil || !r.OK {
+		t.Fatalf("after undoing every damage: %+v %v", r, err)
+	}
+}
