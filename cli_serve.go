@@ -57,7 +57,8 @@ func openStore(cfg Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete})
+	// With [replica], Litestream owns checkpoints, also against admin commands.
+	return store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, NoAutoCheckpoint: cfg.Replica.URL != ""})
 }
 
 // serve runs the server until ctx ends, then drains in-flight requests for
@@ -78,11 +79,22 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true})
+	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
+		NoAutoCheckpoint: cfg.Replica.URL != ""})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Continuous replication ([replica], cli_restore.go); closed before the
+	// store, after the listeners have drained, so its last upload holds
+	// every acknowledged write.
+	rep, err := startReplica(cfg, st.Path(), log)
+	if err != nil {
+		return err
+	}
+	if rep != nil {
+		defer rep.Close(context.Background())
+	}
 	defer startAdminJobs(ctx, cfg, st, log)() // token expiry warnings, log retention (cli_log.go)
 	srv := server.New(st, server.Config{
 		BasePath:   cfg.Server.BasePath,
