@@ -256,59 +256,56 @@ func Start(dbPath string, cfg Config, log *slog.Logger) (*Replicator, error) {
 
 // run opens Litestream (retrying while the store cannot be reached: S3
 // without a region asks the bucket's region), then syncs every interval.
+// Each attempt runs beside a ticker that keeps the published status and
+// the lag warnings current while an attempt hangs (the S3 client retries
+// a refused connection for several seconds before it reports).
 func (rep *Replicator) run(ctx context.Context) {
 	defer close(rep.done)
-	var warned time.Time
-	warnEvery := 10 * time.Second
-	fail := func(what string, err error) {
-		now := time.Now()
-		rep.errs.Add(1)
-		rep.mu.Lock()
-		rep.status.LastError, rep.status.LastErrorAt, rep.status.Errors = what+": "+err.Error(), now, rep.errs.Load()
-		st := rep.status
-		rep.mu.Unlock()
-		// Warn at once, then as the lag doubles (10 s, 20 s, 40 s, ... up
-		// to every 5 minutes), so an outage is visible without flooding.
-		if warned.IsZero() || now.Sub(warned) >= warnEvery {
-			rep.log.Warn("replica: cannot sync, retrying; writes are safe on this machine but not yet off it",
-				"replica", st.URL, "lag", st.lagAt(now).Round(time.Second).String(), "error", st.LastError)
-			if !warned.IsZero() {
-				warnEvery = min(2*warnEvery, 5*time.Minute)
-			}
-			warned = now
-		}
-		rep.publish()
-	}
+	w := warner{rep: rep}
 	opened := false
-	tick := time.NewTicker(rep.cfg.SyncInterval)
-	defer tick.Stop()
-	for {
+	attempt := func(ctx context.Context) error {
 		if !opened {
 			if err := rep.ls.Open(ctx); err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				fail("open replica", err)
-			} else {
-				opened = true
+				return fmt.Errorf("open replica: %w", err)
 			}
+			opened = true
 		}
-		if opened {
-			begin := time.Now()
-			if err := rep.syncOnce(ctx); err != nil {
+		return rep.syncOnce(ctx)
+	}
+	tick := time.NewTicker(rep.cfg.SyncInterval)
+	defer tick.Stop()
+	rep.publish()
+	for {
+		begin := time.Now()
+		result := make(chan error, 1)
+		go func() { result <- attempt(ctx) }()
+	wait:
+		for {
+			select {
+			case err := <-result:
 				if ctx.Err() != nil {
 					return
 				}
-				fail("sync", err)
-			} else {
-				rep.mu.Lock()
-				rep.status.LastSync, rep.status.LastError = begin, ""
-				rep.mu.Unlock()
-				if !warned.IsZero() {
-					rep.log.Info("replica: caught up", "replica", rep.status.URL)
-					warned, warnEvery = time.Time{}, 10*time.Second
+				if err != nil {
+					rep.errs.Add(1)
+					rep.mu.Lock()
+					rep.status.LastError, rep.status.LastErrorAt = err.Error(), time.Now()
+					rep.mu.Unlock()
+					w.failed()
+				} else {
+					rep.mu.Lock()
+					rep.status.LastSync, rep.status.LastError = begin, ""
+					rep.mu.Unlock()
+					w.synced()
 				}
 				rep.publish()
+				break wait
+			case <-tick.C:
+				w.check()
+				rep.publish()
+			case <-ctx.Done():
+				<-result
+				return
 			}
 		}
 		select {
@@ -317,6 +314,56 @@ func (rep *Replicator) run(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// warner logs a replica that falls behind: at the first failure, then each
+// time the lag has doubled (10 s, 20 s, 40 s, ..., then every 5 minutes),
+// so an outage is visible without flooding the log; and once it has
+// caught up again.
+type warner struct {
+	rep    *Replicator
+	warned bool
+	next   time.Duration // lag at which to warn next
+}
+
+func (w *warner) failed() {
+	if !w.warned {
+		w.warn()
+	}
+}
+
+func (w *warner) check() {
+	st := w.rep.Status()
+	if w.next == 0 {
+		w.next = max(10*time.Second, 5*w.rep.cfg.SyncInterval)
+	}
+	if st.Lag >= w.next {
+		w.warn()
+	}
+}
+
+func (w *warner) warn() {
+	st := w.rep.Status()
+	last := st.LastError
+	if last == "" {
+		last = "the current attempt has not finished"
+	}
+	w.rep.log.Warn("replica: cannot sync, retrying; writes are safe on this machine but not yet off it",
+		"replica", st.URL, "lag", st.Lag.Round(time.Second).String(), "error", last)
+	w.warned = true
+	if w.next == 0 {
+		w.next = max(10*time.Second, 5*w.rep.cfg.SyncInterval)
+	}
+	for w.next <= st.Lag {
+		w.next = min(2*w.next, w.next+5*time.Minute)
+	}
+}
+
+func (w *warner) synced() {
+	if w.warned {
+		w.rep.log.Info("replica: caught up", "replica", w.rep.Status().URL)
+	}
+	w.warned, w.next = false, 0
 }
 
 // syncOnce stages what the WAL holds and uploads everything staged. An
