@@ -53,6 +53,21 @@ func TestStaticBuild(t *testing.T) {
 			t.Errorf("scimd version printed %q, want it to contain %q", got, want)
 		}
 	}
+
+	// Replication (Litestream and its S3 client) is inside the static
+	// binary, not a separate tool (issue 13).
+	mods, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"github.com/benbjohnson/litestream", "github.com/aws/aws-sdk-go-v2/service/s3"} {
+		if !strings.Contains(string(mods), "\tdep\t"+want+"\t") {
+			t.Errorf("the static binary does not contain %s", want)
+		}
+	}
+	if out, err := exec.Command(bin, "restore", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "--at") {
+		t.Errorf("scimd restore --help: %v\n%s", err, out)
+	}
 }
 
 // TestDependencyDirection keeps the house rule: only main imports kong,
@@ -63,6 +78,12 @@ func TestDependencyDirection(t *testing.T) {
 		// scim is the protocol alone: no HTTP, no SQL (STYLE.md).
 		"./scim":  {"net/http", "database/sql", "scimd/store", "scimd/server"},
 		"./store": {"net/http", "scimd/server"},
+		// replica wires Litestream alone; the store and server know
+		// nothing of it (issue 13).
+		"./replica": {"scimd/store", "scimd/server", "scimd/scim"},
+	}
+	for _, pkg := range []string{"./scim", "./store", "./server"} {
+		extra[pkg] = append(extra[pkg], "scimd/replica", "github.com/benbjohnson/litestream")
 	}
 	// server reaches SQLite only through store: it never imports the driver.
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "./server").Output()
@@ -74,7 +95,7 @@ func TestDependencyDirection(t *testing.T) {
 			t.Errorf("server imports %s; it must go through store", imp)
 		}
 	}
-	for _, pkg := range []string{"./scim", "./store", "./server"} {
+	for _, pkg := range []string{"./scim", "./store", "./server", "./replica"} {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", pkg).Output()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v", pkg, err)

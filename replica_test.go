@@ -593,3 +593,62 @@ func TestReplicaStoreUnreachable(t *testing.T) {
 		t.Errorf("restored %d of the %d users written while the store was down", got, len(ids))
 	}
 }
+
+// TestReplicaConfig: [replica] is validated at load, the secret is read
+// from its file or the environment and never accepted inline, and restore
+// without a replica says so.
+func TestReplicaConfig(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(body string) (Config, error) {
+		p := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(p)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"[replica]\nurl = \"ftp://host/x\"\n", "[replica] url"},
+		{"[replica]\nurl = \"s3://b/p\"\nsync_interval = \"0s\"\n", "sync_interval"},
+		{"[replica]\nurl = \"s3://b/p\"\nretention = \"10m\"\n", "retention"},
+		{"[replica]\nurl = \"s3://b/p\"\nsecret_access_key = \"inline\"\n", "unknown key replica.secret_access_key"},
+	} {
+		if _, err := load(tc.body); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error with %q", tc.body, err, tc.want)
+		}
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "from-env")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "env-secret")
+	cfg, err := load("[replica]\nurl = \"s3://b/p\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cfg.replicaConfig()
+	if err != nil || rc.AccessKeyID != "from-env" || rc.SecretAccessKey != "env-secret" || rc.SyncInterval != time.Second || rc.Retention != 168*time.Hour {
+		t.Errorf("from the environment: %+v %v", rc, err)
+	}
+	cfg, err = load(fmt.Sprintf("[replica]\nurl = \"s3://b/p\"\naccess_key_id = \"AKID\"\nsecret_access_key_file = %q\n", secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := cfg.replicaConfig(); err != nil || rc.AccessKeyID != "AKID" || rc.SecretAccessKey != "s3cr3t" {
+		t.Errorf("from the file: %+v %v", rc, err)
+	}
+	cfg.Replica.SecretAccessKeyFile = filepath.Join(dir, "missing")
+	if _, err := cfg.replicaConfig(); err == nil || !strings.Contains(err.Error(), "secret_access_key_file") {
+		t.Errorf("missing secret file: %v", err)
+	}
+
+	s := hdNew(t, "", "")
+	if _, errOut, err := s.cli("restore"); err == nil || !strings.Contains(errOut, "no [replica] url") {
+		t.Errorf("restore without [replica]: %v\n%s", err, errOut)
+	}
+	out, _, err := s.cli("status", "--json")
+	if err != nil || !strings.Contains(out, `"replica": null`) {
+		t.Errorf("status --json without [replica] should say \"replica\": null: %v\n%s", err, out)
+	}
+}

@@ -189,7 +189,7 @@ func TestValidateAndRedact(t *testing.T) {
 	for in, want := range map[string]string{
 		"sftp://user:pw@host/path":                "sftp://host/path",
 		"s3://b/p?endpoint=x&secretAccessKey=abc": "s3://b/p?endpoint=x&secretAccessKey=REDACTED",
-		"s3://b/p":                                "s3://b/p",
+		"s3://b/p": "s3://b/p",
 	} {
 		if got := replica.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
