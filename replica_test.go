@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,7 @@ const versityVersion = "v1.8.0"
 // versityBin returns the versitygw binary, building it with the Go
 // toolchain into the user cache on first use (outside this module, so its
 // many dependencies stay out of go.mod).
-func versityBin(t *testing.T) string {
+func versityBin(t testing.TB) string {
 	t.Helper()
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -77,11 +78,16 @@ func startVersity(t *testing.T, port int) *versity {
 }
 
 // startVersityWith is startVersity with a given secret key.
-func startVersityWith(t *testing.T, port int, secret string) *versity {
+func startVersityWith(t testing.TB, port int, secret string) *versity {
 	t.Helper()
 	bin := versityBin(t)
 	if port == 0 {
-		port = freePort(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
 	}
 	dir := t.TempDir()
 	root, meta := filepath.Join(dir, "root"), filepath.Join(dir, "meta")
@@ -219,7 +225,7 @@ func rpLoad(s *hdServer, acked *rpAcked, round, writers int, group string, stop 
 // and membership acknowledged before cutoff. It returns how many writes
 // were required and how many later ones made it too, and forgets the later
 // ones that were lost.
-func rpVerify(t *testing.T, db string, acked *rpAcked, group string, cutoff time.Time) (required, later int) {
+func rpVerify(t *testing.T, db string, acked *rpAcked, group string, cutoff time.Time) (required, later int, oldestLost time.Time) {
 	t.Helper()
 	st, err := store.Open(db, store.Options{})
 	if err != nil {
@@ -250,6 +256,9 @@ func rpVerify(t *testing.T, db string, acked *rpAcked, group string, cutoff time
 		default:
 			// Lost with the machine, as allowed: later rounds must not
 			// expect it.
+			if oldestLost.IsZero() || a.at.Before(oldestLost) {
+				oldestLost = a.at
+			}
 			delete(acked.users, id)
 		}
 	}
@@ -272,13 +281,16 @@ func rpVerify(t *testing.T, db string, acked *rpAcked, group string, cutoff time
 		case have[id]:
 			later++
 		default:
+			if oldestLost.IsZero() || at.Before(oldestLost) {
+				oldestLost = at
+			}
 			delete(acked.members, id)
 		}
 	}
 	if lost > 0 {
 		t.Fatalf("%d writes acknowledged more than %s before the kill were lost", lost, rpSyncInterval+time.Second)
 	}
-	return required, later
+	return required, later, oldestLost
 }
 
 // rpLoseMachine deletes the database and its -wal and -shm; newMachine
@@ -352,9 +364,13 @@ func rpKillRestore(t *testing.T, section string) {
 				}
 			}
 		}
-		required, later := rpVerify(t, s.db, acked, group, cutoff)
-		t.Logf("round %d: %d writes acknowledged; the %d acknowledged more than %s before the kill are all restored, and %d later ones too; %s",
-			round, acked.count()-before, required, rpSyncInterval+time.Second, later, strings.TrimSpace(errOut))
+		required, later, oldestLost := rpVerify(t, s.db, acked, group, cutoff)
+		lostWindow := time.Duration(0)
+		if !oldestLost.IsZero() {
+			lostWindow = killedAt.Sub(oldestLost)
+		}
+		t.Logf("round %d: %d writes acknowledged; the %d acknowledged more than %s before the kill are all restored, and %d later ones too; the oldest write lost was acknowledged %s before the kill; %s",
+			round, acked.count()-before, required, rpSyncInterval+time.Second, later, lostWindow.Round(time.Millisecond), strings.TrimSpace(errOut))
 		if required == 0 {
 			t.Fatalf("round %d: no write was old enough to be required: the test proves nothing", round)
 		}
@@ -651,4 +667,127 @@ func TestReplicaConfig(t *testing.T) {
 	if err != nil || !strings.Contains(out, `"replica": null`) {
 		t.Errorf("status --json without [replica] should say \"replica\": null: %v\n%s", err, out)
 	}
+}
+
+// BenchmarkDisasterRecovery measures the recovery time for 100,000 users
+// (README, "Disaster recovery"): a directory of 100,000 users and a
+// 1,000-member group replicated to versitygw, serve killed with SIGKILL and
+// the database deleted; then the time of scimd restore, and of restore
+// plus serve answering the old token with a restored user.
+//
+//	go test -run '^$' -bench DisasterRecovery -benchtime 1x .
+func BenchmarkDisasterRecovery(b *testing.B) {
+	const users = 100_000
+	for range b.N {
+		b.StopTimer()
+		rpDisasterDrill(b, users)
+	}
+}
+
+func rpDisasterDrill(b *testing.B, users int) {
+	b.Setenv("AWS_CA_BUNDLE", "")
+	ctx := b.Context()
+	dir := b.TempDir()
+	db := filepath.Join(dir, "scimd.db")
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []string
+	for i := 0; i < users; i += 5000 {
+		docs := make([]map[string]any, 0, 5000)
+		for j := i; j < min(i+5000, users); j++ {
+			docs = append(docs, map[string]any{"userName": fmt.Sprintf("user%06d@dr.example.com", j), "displayName": fmt.Sprintf("User %d", j),
+				"emails": []any{map[string]any{"value": fmt.Sprintf("user%06d@dr.example.com", j), "type": "work", "primary": true}}})
+		}
+		got, err := st.BulkCreate(ctx, store.Users, docs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, got...)
+	}
+	g, err := st.Create(ctx, store.Actor{}, store.Groups, map[string]any{"displayName": "Everyone"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.BulkAddMembers(ctx, g.ID, ids[:1000]); err != nil {
+		b.Fatal(err)
+	}
+	secret, _, err := st.IssueToken(ctx, "dr", "entra", time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Checkpoint(ctx)
+	st.Close()
+
+	v := startVersityWith(b, 0, "scimd-bench-secret")
+	cfg := filepath.Join(dir, "scimd.toml")
+	text := fmt.Sprintf("[server]\nlisten = \"127.0.0.1:0\"\n[database]\npath = %q\n%s", db, v.section("dr"))
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	serve := func() (*exec.Cmd, *hdLog, string) {
+		log := &hdLog{}
+		cmd := exec.Command(e2eBin, "serve", "--config", cfg)
+		cmd.Stderr = log
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if m := hdListening.FindStringSubmatch(log.String()); m != nil {
+				return cmd, log, m[1]
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				b.Fatalf("serve did not start:\n%s", log)
+			}
+		}
+	}
+	cmd, log, _ := serve()
+	// Wait for the initial snapshot to be in the replica.
+	since := time.Now()
+	for deadline := since.Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command(e2eBin, "status", "--json", "--config", cfg).Output()
+		var r struct {
+			Replica rpStatus `json:"replica"`
+		}
+		json.Unmarshal(out, &r)
+		if r.Replica.LastSync != nil && r.Replica.LastSync.After(since) {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			b.Fatalf("no sync:\n%s", log)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	for _, f := range []string{db, db + "-wal", db + "-shm", db + "-replica.json"} {
+		os.Remove(f)
+	}
+	os.RemoveAll(filepath.Join(dir, ".scimd.db-litestream"))
+
+	b.StartTimer()
+	t0 := time.Now()
+	out, err := exec.Command(e2eBin, "restore", "--config", cfg).CombinedOutput()
+	if err != nil {
+		b.Fatalf("restore: %v\n%s", err, out)
+	}
+	restored := time.Since(t0)
+	cmd, log, addr := serve()
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	req, _ := http.NewRequest("GET", "http://"+addr+"/scim/v2/Users/"+ids[users/2], nil)
+	req.Header.Set("Authorization", "Bearer "+secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		b.Fatalf("GET a restored user: %v %v\n%s", res, err, log)
+	}
+	res.Body.Close()
+	total := time.Since(t0)
+	b.StopTimer()
+	b.ReportMetric(restored.Seconds(), "restore-s")
+	b.ReportMetric(total.Seconds(), "restore+serve-s")
+	fi, _ := os.Stat(db)
+	b.ReportMetric(float64(fi.Size())/1e6, "db-MB")
+	b.Logf("%s", strings.TrimSpace(string(out)))
 }
