@@ -88,6 +88,11 @@ func (c RestoreCmd) Run(cli *CLI) error {
 	if err != nil {
 		return err
 	}
+	// The database holds token hashes and the directory: owner only, as
+	// scimd backup leaves its copies.
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		return err
+	}
 	// A WAL left beside the old file would be read as part of the new one.
 	for _, f := range []string{dest + "-wal", dest + "-shm"} {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
