@@ -3,10 +3,10 @@
 // (github.com/benbjohnson/litestream) embedded as a library so that scimd
 // stays one static binary.
 //
-// How it fits together: Litestream reads new WAL frames into its own local
-// staging files (the ".NAME-litestream" folder beside the database) once a
-// second, checkpoints the WAL itself, and this package uploads the staged
-// changes every sync interval. scimd's writer therefore runs with SQLite's
+// How it fits together: every sync interval Litestream reads new WAL
+// frames into its own local staging files (the ".NAME-litestream" folder
+// beside the database) and checkpoints the WAL itself, and this package
+// uploads the staged changes. scimd's writer therefore runs with SQLite's
 // automatic checkpoint off (store.Options.NoAutoCheckpoint): Litestream
 // must see every frame before it is folded into the database file.
 //
@@ -206,9 +206,12 @@ type Replicator struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     sync.Mutex
-	status Status
-	errs   atomic.Int64
+	mu           sync.Mutex
+	status       Status
+	stageFailing bool
+	errs         atomic.Int64
+	stagedAt     atomic.Pointer[time.Time] // when the last successful staging began
+	stagedSig    chan struct{}             // a staging has finished
 }
 
 // Start begins replicating the database at dbPath in the background. It
@@ -230,11 +233,12 @@ func Start(dbPath string, cfg Config, log *slog.Logger) (*Replicator, error) {
 	db := litestream.NewDB(abs)
 	db.Logger = llog
 	r := litestream.NewReplicaWithClient(db, client)
-	// The replicator's loop uploads (so that it sees every error and
-	// measures the lag itself); Litestream's own per-database monitor still
-	// stages WAL frames and checkpoints every second, even while an upload
-	// hangs on an unreachable store.
+	// The replicator's loops stage and upload (so that they see every
+	// error and measure the lag themselves) instead of Litestream's
+	// monitors.
 	r.MonitorEnabled = false
+	// Staging and checkpoints run on the replicator's schedule too (stage).
+	db.MonitorInterval = 0
 	db.Replica = r
 	// A stopping serve tries this long to upload what is staged.
 	db.ShutdownSyncTimeout = 5 * time.Second
@@ -246,7 +250,7 @@ func Start(dbPath string, cfg Config, log *slog.Logger) (*Replicator, error) {
 	// between them are deleted after retention.
 	ls.SnapshotInterval = min(24*time.Hour, cfg.Retention)
 	ls.SnapshotRetention = cfg.Retention
-	rep := &Replicator{cfg: cfg, dbPath: abs, log: log, db: db, ls: ls, done: make(chan struct{})}
+	rep := &Replicator{cfg: cfg, dbPath: abs, log: log, db: db, ls: ls, done: make(chan struct{}), stagedSig: make(chan struct{}, 1)}
 	rep.status = Status{URL: Redact(cfg.URL), Started: time.Now()}
 	ctx, cancel := context.WithCancel(context.Background())
 	rep.cancel = cancel
@@ -255,30 +259,56 @@ func Start(dbPath string, cfg Config, log *slog.Logger) (*Replicator, error) {
 }
 
 // run opens Litestream (retrying while the store cannot be reached: S3
-// without a region asks the bucket's region), then syncs every interval.
-// Each attempt runs beside a ticker that keeps the published status and
-// the lag warnings current while an attempt hangs (the S3 client retries
-// a refused connection for several seconds before it reports).
+// without a region asks the bucket's region), then runs two loops, each
+// once per sync interval: staging (Litestream reads new WAL frames into
+// local files and checkpoints) and uploading. They are separate so that an
+// upload hanging on an unreachable store never stops checkpoints, and the
+// WAL stays bounded; staging runs once per interval, not more, because a
+// page rewritten by many transactions in between is staged once.
 func (rep *Replicator) run(ctx context.Context) {
 	defer close(rep.done)
 	w := warner{rep: rep}
-	opened := false
-	attempt := func(ctx context.Context) error {
-		if !opened {
-			if err := rep.ls.Open(ctx); err != nil {
-				return fmt.Errorf("open replica: %w", err)
-			}
-			opened = true
-		}
-		return rep.syncOnce(ctx)
-	}
 	tick := time.NewTicker(rep.cfg.SyncInterval)
 	defer tick.Stop()
 	rep.publish()
+	fail := func(err error) {
+		rep.errs.Add(1)
+		rep.mu.Lock()
+		rep.status.LastError, rep.status.LastErrorAt = err.Error(), time.Now()
+		rep.mu.Unlock()
+		w.failed()
+		rep.publish()
+	}
 	for {
-		begin := time.Now()
+		octx, cancel := context.WithTimeout(ctx, rep.attemptTimeout())
+		err := rep.ls.Open(octx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		fail(fmt.Errorf("open replica: %w", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	var staging sync.WaitGroup
+	staging.Go(func() { rep.stage(ctx) })
+	defer staging.Wait()
+	for {
+		// Everything committed before the last staging began is staged,
+		// and so in the replica once this upload succeeds.
+		staged := rep.stagedAt.Load()
 		result := make(chan error, 1)
-		go func() { result <- attempt(ctx) }()
+		go func() {
+			actx, cancel := context.WithTimeout(ctx, rep.attemptTimeout())
+			defer cancel()
+			result <- rep.db.Replica.Sync(actx)
+		}()
 	wait:
 		for {
 			select {
@@ -287,15 +317,19 @@ func (rep *Replicator) run(ctx context.Context) {
 					return
 				}
 				if err != nil {
-					rep.errs.Add(1)
-					rep.mu.Lock()
-					rep.status.LastError, rep.status.LastErrorAt = err.Error(), time.Now()
-					rep.mu.Unlock()
-					w.failed()
-				} else {
-					rep.mu.Lock()
-					rep.status.LastSync, rep.status.LastError = begin, ""
-					rep.mu.Unlock()
+					fail(fmt.Errorf("upload: %w", err))
+					break wait
+				}
+				rep.mu.Lock()
+				if staged != nil {
+					rep.status.LastSync = *staged
+				}
+				if !rep.stageFailing {
+					rep.status.LastError = ""
+				}
+				caughtUp := rep.status.LastError == ""
+				rep.mu.Unlock()
+				if caughtUp {
 					w.synced()
 				}
 				rep.publish()
@@ -308,12 +342,63 @@ func (rep *Replicator) run(ctx context.Context) {
 				return
 			}
 		}
+		// Upload again as soon as the next staging is done, so a write
+		// is off the machine within one interval and one upload.
+	idle:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-rep.stagedSig:
+				break idle
+			case <-tick.C:
+				w.check()
+				rep.publish()
+			}
+		}
+	}
+}
+
+// stage runs Litestream's staging and checkpointing every sync interval
+// until ctx ends.
+func (rep *Replicator) stage(ctx context.Context) {
+	tick := time.NewTicker(rep.cfg.SyncInterval)
+	defer tick.Stop()
+	for {
+		begin := time.Now()
+		sctx, cancel := context.WithTimeout(ctx, rep.attemptTimeout())
+		err := rep.db.Sync(sctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		rep.mu.Lock()
+		rep.stageFailing = err != nil
+		if err != nil {
+			rep.status.LastError, rep.status.LastErrorAt = "stage: "+err.Error(), time.Now()
+		}
+		rep.mu.Unlock()
+		if err != nil {
+			rep.errs.Add(1)
+		} else {
+			rep.stagedAt.Store(&begin)
+			select {
+			case rep.stagedSig <- struct{}{}:
+			default:
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// attemptTimeout bounds one staging or upload attempt, so that a hung
+// connection is retried rather than waited on forever.
+func (rep *Replicator) attemptTimeout() time.Duration {
+	return max(time.Minute, 10*rep.cfg.SyncInterval)
 }
 
 // warner logs a replica that falls behind: at the first failure, then each
@@ -364,18 +449,6 @@ func (w *warner) synced() {
 		w.rep.log.Info("replica: caught up", "replica", w.rep.Status().URL)
 	}
 	w.warned, w.next = false, 0
-}
-
-// syncOnce stages what the WAL holds and uploads everything staged. An
-// attempt is bounded so that a hung connection is retried rather than
-// waited on forever.
-func (rep *Replicator) syncOnce(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, max(time.Minute, 10*rep.cfg.SyncInterval))
-	defer cancel()
-	if err := rep.db.Sync(ctx); err != nil {
-		return err
-	}
-	return rep.db.Replica.Sync(ctx)
 }
 
 // Status returns the current state, with the lag computed now.
