@@ -297,9 +297,23 @@ func (rep *Replicator) run(ctx context.Context) {
 		}
 	}
 	var staging sync.WaitGroup
-	staging.Go(func() { rep.stage(ctx) })
+	staging.Go(func() { rep.stage(ctx, &w) })
 	defer staging.Wait()
 	for {
+		// Upload as soon as a staging is done, so a write is off the
+		// machine within one interval and one upload.
+	idle:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-rep.stagedSig:
+				break idle
+			case <-tick.C:
+				w.check()
+				rep.publish()
+			}
+		}
 		// Everything committed before the last staging began is staged,
 		// and so in the replica once this upload succeeds.
 		staged := rep.stagedAt.Load()
@@ -342,26 +356,12 @@ func (rep *Replicator) run(ctx context.Context) {
 				return
 			}
 		}
-		// Upload again as soon as the next staging is done, so a write
-		// is off the machine within one interval and one upload.
-	idle:
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-rep.stagedSig:
-				break idle
-			case <-tick.C:
-				w.check()
-				rep.publish()
-			}
-		}
 	}
 }
 
 // stage runs Litestream's staging and checkpointing every sync interval
 // until ctx ends.
-func (rep *Replicator) stage(ctx context.Context) {
+func (rep *Replicator) stage(ctx context.Context, w *warner) {
 	tick := time.NewTicker(rep.cfg.SyncInterval)
 	defer tick.Stop()
 	for {
@@ -380,6 +380,8 @@ func (rep *Replicator) stage(ctx context.Context) {
 		rep.mu.Unlock()
 		if err != nil {
 			rep.errs.Add(1)
+			w.failed()
+			rep.publish()
 		} else {
 			rep.stagedAt.Store(&begin)
 			select {
@@ -406,18 +408,23 @@ func (rep *Replicator) attemptTimeout() time.Duration {
 // so an outage is visible without flooding the log; and once it has
 // caught up again.
 type warner struct {
+	mu     sync.Mutex // staging and uploading both report
 	rep    *Replicator
 	warned bool
 	next   time.Duration // lag at which to warn next
 }
 
 func (w *warner) failed() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.warned {
 		w.warn()
 	}
 }
 
 func (w *warner) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	st := w.rep.Status()
 	if w.next == 0 {
 		w.next = max(10*time.Second, 5*w.rep.cfg.SyncInterval)
@@ -445,6 +452,8 @@ func (w *warner) warn() {
 }
 
 func (w *warner) synced() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.warned {
 		w.rep.log.Info("replica: caught up", "replica", w.rep.Status().URL)
 	}
