@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"scimd/replica"
+	"scimd/store"
 )
 
 // RestoreCmd is "scimd restore".
@@ -64,12 +65,13 @@ func (c RestoreCmd) Run(cli *CLI) error {
 		if !c.Force {
 			return fmt.Errorf("%s already exists: add --force to replace it (stop scimd serve first), or restore elsewhere with --to", dest)
 		}
-		// serve publishes its replica status every sync_interval: a fresh
-		// one means it is running on this file, which must not be replaced
-		// under it.
-		if st, ok, _ := replica.ReadStatus(dest); ok && time.Since(st.Published) < 3*rc.SyncInterval+5*time.Second {
-			return fmt.Errorf("scimd serve appears to be running on %s (it published its replica status %s ago): stop it first", dest, time.Since(st.Published).Round(time.Second))
+		// Held until the restored file is in place: refused while serve
+		// runs on this database, and no serve starts on it meanwhile.
+		lock, err := store.LockServer(dest)
+		if err != nil {
+			return err
 		}
+		defer lock.Release()
 	}
 	// Restore beside the destination, so the final step is a rename on one
 	// file system; leftovers of an interrupted run go first.

@@ -31,6 +31,7 @@ type CLI struct {
 	Log     LogCmd     `cmd:"" help:"Show the provisioning log: changes and failed requests."`
 	Backup  BackupCmd  `cmd:"" help:"Write a verified copy of the database while the server runs."`
 	Restore RestoreCmd `cmd:"" help:"Rebuild the database from the [replica] (latest, or --at a moment)."`
+	Check   CheckCmd   `cmd:"" help:"Verify the database's integrity and consistency while the server runs; exits non-zero on any problem."`
 	Version VersionCmd `cmd:"" help:"Print version and build information."`
 }
 
@@ -42,7 +43,7 @@ func main() {
 		kong.UsageOnError(),
 	)
 	if err := ctx.Run(&cli); err != nil {
-		fmt.Fprintln(os.Stderr, "scimd: "+err.Error())
+		fmt.Fprintln(os.Stderr, "scimd: "+safeText(err.Error())) // one line, no raw controls (cli_safe.go)
 		os.Exit(1)
 	}
 }

@@ -500,7 +500,7 @@ func TestReplicaPointInTime(t *testing.T) {
 	if _, errOut, err := s.cli("restore"); err == nil || !strings.Contains(errOut, "already exists") || !strings.Contains(errOut, "--force") {
 		t.Errorf("restore over the live database without --force: %v\n%s", err, errOut)
 	}
-	if _, errOut, err := s.cli("restore", "--force"); err == nil || !strings.Contains(errOut, "running") {
+	if _, errOut, err := s.cli("restore", "--force"); err == nil || !strings.Contains(errOut, "stop it first") {
 		t.Errorf("restore --force while serve runs on the database: %v\n%s", err, errOut)
 	}
 	if _, errOut, err := s.cli("restore", "--to", filepath.Join(s.dir, "x.db"), "--at", "yesterday"); err == nil || !strings.Contains(errOut, "RFC 3339") {

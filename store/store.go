@@ -111,6 +111,9 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := createDatabase(abs); err != nil {
+		return nil, err
+	}
 	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
@@ -128,6 +131,10 @@ func Open(path string, opt Options) (*Store, error) {
 	s.w.SetMaxIdleConns(2)
 	s.w.SetConnMaxLifetime(0)
 	if err := s.migrate(); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	if err := s.rekeyNames(); err != nil {
 		s.w.Close()
 		return nil, err
 	}
