@@ -240,11 +240,11 @@ func Start(dbPath string, cfg Config, log *slog.Logger) (*Replicator, error) {
 	// Staging and checkpoints run on the replicator's schedule too (stage).
 	db.MonitorInterval = 0
 	db.Replica = r
-	// A stopping serve tries this long to upload what is staged.
-	db.ShutdownSyncTimeout = 5 * time.Second
 	ls := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
 	ls.Logger = llog
 	db.SetLogger(llog) // NewStore gave it the default logger
+	// A stopping serve tries this long to upload what is staged.
+	ls.SetShutdownSyncTimeout(5 * time.Second)
 	// A full snapshot a day (or per retention period, when shorter) is the
 	// start of every restore; older snapshots and the compacted changes
 	// between them are deleted after retention.
@@ -485,7 +485,13 @@ func (rep *Replicator) publish() {
 func (rep *Replicator) Close(ctx context.Context) error {
 	rep.cancel()
 	<-rep.done
-	err := rep.ls.Close(ctx)
+	begin := time.Now()
+	err := rep.ls.Close(ctx) // stages and uploads what is left
+	if err == nil {
+		rep.mu.Lock()
+		rep.status.LastSync, rep.status.LastError = begin, ""
+		rep.mu.Unlock()
+	}
 	rep.publish()
 	return err
 }
