@@ -123,10 +123,12 @@ func TestCheckpointsKeepWALBounded(t *testing.T) {
 	if dbBytes < 20<<20 {
 		t.Errorf("database file is %d bytes after 24 MB of writes: the WAL was not checkpointed into it", dbBytes)
 	}
-	// Eight bursts: a WAL not restarted after checkpoints would be about
-	// eight times the first burst's.
-	if m := maxWAL.Load(); m > 2*firstWAL {
-		t.Errorf("WAL grew to %.1f MB after eight bursts, from %.1f MB after the first: it is not reused after checkpoints",
+	// The eight bursts put about 100 MB of frames through the WAL (the
+	// first alone about 10 MB): a WAL never checkpointed grows to that size
+	// (measured: 101 MB). Bounded means within a few of Litestream's 4 MB
+	// checkpoint thresholds, however many bursts there are.
+	if m := maxWAL.Load(); m > 20<<20 {
+		t.Errorf("WAL grew to %.1f MB after eight bursts (%.1f MB after the first): it is not reused after checkpoints",
 			float64(m)/1e6, float64(firstWAL)/1e6)
 	}
 	if err := rep.Close(context.Background()); err != nil {
