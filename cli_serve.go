@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"scimd/admin"
 	"scimd/server"
 	"scimd/store"
 )
@@ -75,6 +76,10 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		return err
 	}
 	useTLS := len(cfg.TLS.Domains) > 0
+	adm, err := newAdminListener(cfg.Admin) // cli_admin.go
+	if err != nil {
+		return err
+	}
 	cat, err := cfg.Catalog()
 	if err != nil {
 		return err
@@ -89,7 +94,8 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	}
 	defer lock.Release()
 	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
-		NoAutoCheckpoint: cfg.Replica.URL != ""})
+		NoAutoCheckpoint: cfg.Replica.URL != "",
+		OnBatch:          adm.onBatch()})
 	if err != nil {
 		return err
 	}
@@ -103,6 +109,13 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	}
 	if rep != nil {
 		defer rep.Close(context.Background())
+		if adm != nil { // the replica's metrics and status-page section
+			c, sec := admin.Replica(func() admin.ReplicaStat {
+				r := rep.Status()
+				return admin.ReplicaStat{URL: r.URL, LastSync: r.LastSync, Lag: r.Lag, Errors: r.Errors, LastError: r.LastError, LastErrorAt: r.LastErrorAt}
+			})
+			adm.collectors, adm.sections = append(adm.collectors, c), append(adm.sections, sec)
+		}
 	}
 	defer startAdminJobs(ctx, cfg, st, log)() // token expiry warnings, log retention (cli_log.go)
 	srv := server.New(st, server.Config{
@@ -115,6 +128,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		HSTS:       useTLS,
 
 		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
+		Observer:              adm.observer(),
 	})
 	newHTTP := func(h http.Handler) *http.Server {
 		return &http.Server{
@@ -130,6 +144,15 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	hs := newHTTP(srv.Handler())
 	servers := []*http.Server{hs}
 	var run []func() error // each blocks serving one listener
+	ahs, aln, err := adm.listen(st, log)
+	if err != nil {
+		return err
+	}
+	if ahs != nil {
+		defer aln.Close() // when serve fails before serving it
+		servers = append(servers, ahs)
+		run = append(run, func() error { return ahs.Serve(aln) })
+	}
 
 	var addr, url string
 	if !useTLS {

@@ -28,6 +28,7 @@ type Config struct {
 	Users      UsersConfig       `toml:"users"`
 	Attributes []AttributeConfig `toml:"attributes"`
 	Replica    ReplicaConfig     `toml:"replica"`
+	Admin      AdminConfig       `toml:"admin"`
 }
 
 // ServerConfig is [server].
@@ -113,6 +114,19 @@ type ReplicaConfig struct {
 	Retention           Duration `toml:"retention"`
 }
 
+// AdminConfig is [admin]: the listener for /metrics and the status page
+// (cli_admin.go, package admin).
+type AdminConfig struct {
+	// Listen is the admin listener's address; "" turns it off.
+	Listen string `toml:"listen"`
+	// PasswordFile holds the basic-auth password of the user "admin";
+	// required when Listen is not a loopback address.
+	PasswordFile string `toml:"password_file"`
+}
+
+// defaultAdminListen is [admin] listen's default.
+const defaultAdminListen = "127.0.0.1:9090"
+
 // AttributeConfig is one [[attributes]] declaration of an operator
 // attribute.
 type AttributeConfig struct {
@@ -144,6 +158,7 @@ func Default() Config {
 		Log:      LogConfig{Retention: Duration(90 * 24 * time.Hour)},
 		Users:    UsersConfig{OnDelete: "delete"},
 		Replica:  ReplicaConfig{SyncInterval: Duration(time.Second), Retention: Duration(168 * time.Hour)},
+		Admin:    AdminConfig{Listen: defaultAdminListen},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
 			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200,
 			AuthFailuresPerMinute: 20},

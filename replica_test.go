@@ -9,11 +9,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -487,10 +489,27 @@ func rpHas(t *testing.T, path string, ids map[string]string) int {
 // TestReplicaPointInTime restores the state of an earlier moment with
 // --at, the latest state without it, and checks the command's refusals.
 func TestReplicaPointInTime(t *testing.T) {
-	s := hdNew(t, "", rpFile(t))
+	s := hdNew(t, "", rpFile(t)+"[admin]\nlisten = \"127.0.0.1:0\"\n")
 	s.start()
 	early := s.createUsers("early", 5)
 	s.waitSynced()
+
+	// The admin listener exports the replica's state (issue 14's names).
+	m := regexp.MustCompile(`msg="admin listening" addr=(\S+)`).FindStringSubmatch(s.log.String())
+	if m == nil {
+		t.Fatalf("no admin listener in the log:\n%s", s.log)
+	}
+	res, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{"\nscimd_replica_lag_seconds ", "\nscimd_replica_last_sync_timestamp_seconds ", "\nscimd_replica_errors_total 0\n"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
 	time.Sleep(1500 * time.Millisecond)
 	at := time.Now().UTC()
 	time.Sleep(1500 * time.Millisecond)
