@@ -50,6 +50,8 @@ type statusReport struct {
 	} `json:"log"`
 	Tokens   []tokenRow `json:"tokens"`
 	Problems []string   `json:"problems"`
+	// Replica is null without [replica] (cli_restore.go).
+	Replica *replicaReport `json:"replica"`
 }
 
 // Run prints the status and fails when a token needs attention.
@@ -80,6 +82,11 @@ func (c StatusCmd) Run(cli *CLI) error {
 	r.Groups, r.Memberships, r.LastWrite = stats.Groups, stats.Memberships, stats.LastWrite
 	r.Log.Entries, r.Log.Failed = stats.Events, stats.FailedEvents
 	r.Tokens, r.Problems = []tokenRow{}, []string{}
+	if cfg, err := Load(cli.Config); err == nil {
+		if r.Replica, err = replicaStatus(cfg, st.Path()); err != nil {
+			return err
+		}
+	}
 	now := time.Now()
 	for _, t := range tokens {
 		state := t.State(now)
@@ -130,6 +137,9 @@ func printStatus(r statusReport, now time.Time) {
 	}
 	fmt.Fprintf(tw, "last write\t%s\n", last)
 	fmt.Fprintf(tw, "log\t%d entries, %d failed requests (scimd log --failed)\n", r.Log.Entries, r.Log.Failed)
+	if r.Replica != nil {
+		fmt.Fprintf(tw, "replica\t%s\n", printReplica(r.Replica, now))
+	}
 	tw.Flush()
 	fmt.Println()
 	if len(r.Tokens) == 0 {

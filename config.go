@@ -12,6 +12,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"scimd/replica"
 	"scimd/scim"
 )
 
@@ -26,6 +27,7 @@ type Config struct {
 	Limits     LimitsConfig      `toml:"limits"`
 	Users      UsersConfig       `toml:"users"`
 	Attributes []AttributeConfig `toml:"attributes"`
+	Replica    ReplicaConfig     `toml:"replica"`
 	Admin      AdminConfig       `toml:"admin"`
 }
 
@@ -100,6 +102,21 @@ type UsersConfig struct {
 	OnDelete string `toml:"on_delete"`
 }
 
+// ReplicaConfig is [replica]: continuous replication of the database with
+// Litestream (package replica). An empty URL turns it off.
+type ReplicaConfig struct {
+	URL      string `toml:"url"`
+	Endpoint string `toml:"endpoint"`
+	Region   string `toml:"region"`
+	// AccessKeyID falls back to AWS_ACCESS_KEY_ID. The secret is never in
+	// this file: SecretAccessKeyFile names a file holding it, else
+	// AWS_SECRET_ACCESS_KEY applies.
+	AccessKeyID         string   `toml:"access_key_id"`
+	SecretAccessKeyFile string   `toml:"secret_access_key_file"`
+	SyncInterval        Duration `toml:"sync_interval"`
+	Retention           Duration `toml:"retention"`
+}
+
 // AdminConfig is [admin]: the listener for /metrics and the status page
 // (cli_admin.go, package admin).
 type AdminConfig struct {
@@ -143,6 +160,7 @@ func Default() Config {
 		Tokens:   TokensConfig{Lifetime: Duration(365 * 24 * time.Hour)},
 		Log:      LogConfig{Retention: Duration(90 * 24 * time.Hour)},
 		Users:    UsersConfig{OnDelete: "delete"},
+		Replica:  ReplicaConfig{SyncInterval: Duration(time.Second), Retention: Duration(168 * time.Hour)},
 		Admin:    AdminConfig{Listen: defaultAdminListen},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
 			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200,
@@ -228,7 +246,42 @@ func (c *Config) Validate() error {
 	if _, err := c.Catalog(); err != nil {
 		return err
 	}
+	if c.Replica.URL != "" {
+		if err := c.replicaBase().Validate(); err != nil {
+			return fmt.Errorf("[replica] %w", err)
+		}
+	}
 	return nil
+}
+
+// replicaBase is [replica] without its secret.
+func (c *Config) replicaBase() replica.Config {
+	r := c.Replica
+	return replica.Config{URL: r.URL, Endpoint: r.Endpoint, Region: r.Region, AccessKeyID: r.AccessKeyID,
+		SyncInterval: time.Duration(r.SyncInterval), Retention: time.Duration(r.Retention)}
+}
+
+// replicaConfig is [replica] ready to use, with the access key from the
+// environment when the file has none and the secret read from its file (or
+// AWS_SECRET_ACCESS_KEY).
+func (c *Config) replicaConfig() (replica.Config, error) {
+	rc := c.replicaBase()
+	if rc.AccessKeyID == "" {
+		rc.AccessKeyID = os.Getenv("AWS_ACCESS_KEY_ID")
+	}
+	if f := c.Replica.SecretAccessKeyFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return rc, fmt.Errorf("[replica] secret_access_key_file: %w", err)
+		}
+		rc.SecretAccessKey = strings.TrimSpace(string(b))
+		if rc.SecretAccessKey == "" {
+			return rc, fmt.Errorf("[replica] secret_access_key_file %s is empty", f)
+		}
+	} else {
+		rc.SecretAccessKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	return rc, nil
 }
 
 // validateNumbers refuses every number and duration of the configuration

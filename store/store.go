@@ -109,6 +109,12 @@ type Options struct {
 	// match Catalog. Only the server sets it: an admin command run with
 	// another config file must not drop the indexes the server uses.
 	SyncIndexes bool
+	// NoAutoCheckpoint turns off SQLite's automatic checkpoint on this
+	// process's writing connection (wal_autocheckpoint 0), for when another
+	// component owns checkpoints: the replicator (package replica) must copy
+	// every WAL frame before it is folded into the database, so it alone
+	// decides when to checkpoint and keeps the WAL bounded.
+	NoAutoCheckpoint bool
 	// OnBatch, when set, hears about every write transaction once it has
 	// committed or failed (metrics.go). It runs on the writer goroutine, so
 	// it must be quick.
@@ -138,7 +144,11 @@ func Open(path string, opt Options) (*Store, error) {
 	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
-	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+pragmas)
+	wpragmas := pragmas
+	if opt.NoAutoCheckpoint {
+		wpragmas += "&_pragma=wal_autocheckpoint(0)"
+	}
+	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+wpragmas)
 	if err != nil {
 		return nil, err
 	}
