@@ -133,7 +133,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
 	}
 	s.mayHaveKept.Store(kept > 0)
-	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
+	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&_pragma=mmap_size(268435456)&"+pragmas)
 	if err != nil {
 		s.w.Close()
 		return nil, err
