@@ -67,6 +67,8 @@ type Server struct {
 	authLimit *authLimiter
 	// failures queues failed requests for the provisioning log (failures.go).
 	failures store.Failures
+	// raw renders users from their stored JSON (raw.go).
+	raw *rawCatalog
 }
 
 // New builds a server. Call FlushUsage periodically (Run does) to persist
@@ -89,6 +91,7 @@ func New(st *store.Store, cfg Config) *Server {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), bases: basePaths(cfg.BasePath)}
 	s.authLimit = newAuthLimiter(cfg.AuthFailuresPerMinute, time.Now)
+	s.raw = newRawCatalog(s.cat.User)
 	s.routes()
 	s.ready.Store(true)
 	return s

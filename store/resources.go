@@ -33,6 +33,12 @@ type Resource struct {
 	Created  string
 	Modified string
 	Version  int64
+	// Text is the stored JSON document (scim.AppendJSON's output) and
+	// Groups a user's groups, instead of Doc, for a Query with Raw.
+	Text   []byte
+	Groups []Member
+	// inGroups: the user is a member of some group (ListPage's probe).
+	inGroups bool
 }
 
 // Member is one member of a group, or one group of a user.
