@@ -122,6 +122,23 @@ func (s *Server) projection(r *http.Request, k store.Kind) (*scim.Projection, er
 }
 
 func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, k store.Kind, res *store.Resource, status int, proj *scim.Projection) {
+	if k == store.Users && res.Text != nil && proj.IsDefault() {
+		// A user just created: sent from the JSON it was stored as (raw.go).
+		bp := bufPool.Get().(*[]byte)
+		if b, ok := s.raw.appendStored((*bp)[:0], s.baseURL(r), res); ok {
+			w.Header().Set("ETag", scim.ETag(res.Version))
+			if status == http.StatusCreated {
+				w.Header().Set("Location", s.baseURL(r)+s.rtOf(k).Endpoint+"/"+res.ID)
+			}
+			writeJSON(w, status, scim.RawJSON(b))
+			if cap(b) <= 2*streamAt {
+				*bp = b[:0]
+				bufPool.Put(bp)
+			}
+			return
+		}
+		bufPool.Put(bp)
+	}
 	out := s.render(r, k, res)
 	proj.Apply(s.rtOf(k), out)
 	w.Header().Set("ETag", scim.ETag(res.Version))
@@ -306,7 +323,7 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, i
 	}
 	// Users under the default projection are sent from their stored JSON
 	// (raw.go); anything else is decoded and rendered.
-	raw := k == store.Users && p.Attributes == "" && p.Excluded == ""
+	raw := k == store.Users && proj.IsDefault()
 	page, err := s.st.ListPage(r.Context(), k, store.Query{Filter: p.Filter, SortBy: p.SortBy, Descending: p.Descending,
 		StartIndex: p.StartIndex, Count: p.Count, WithRefs: proj.Wants(refsKey(k)), Cursor: p.Cursor, Raw: raw})
 	if err != nil {
