@@ -136,7 +136,7 @@ func TestCreateResponseFromStoredJSON(t *testing.T) {
 	}
 	body := strings.NewReplacer("{{n}}", "post1", "{{guid}}", "6b3d9c1e-0000-4000-8000-0000000000aa").Replace(string(entra))
 	created := e.send(req{Method: "POST", Path: "/Users", Body: body}).must(t, 201)
-	got := e.get("/Users/" + created.str("id")).must(t, 200)
+	got := e.get("/Users/"+created.str("id")).must(t, 200)
 	if !bytes.Equal(created.Body, got.Body) {
 		t.Errorf("POST answered\n%s\nGET answers\n%s", created.Body, got.Body)
 	}
