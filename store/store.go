@@ -108,7 +108,7 @@ func Open(path string, opt Options) (*Store, error) {
 	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
-	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(4000)&"+pragmas)
+	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&"+pragmas)
 	if err != nil {
 		return nil, err
 	}
