@@ -309,13 +309,13 @@ func (s *Store) runBatch(batch []*job) {
 			}
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT job"); err != nil {
+		if _, err := s.writeQ(tx).Exec("SAVEPOINT job"); err != nil {
 			results[i] = classify(err)
 			continue
 		}
 		results[i] = safeRun(j.fn, tx)
 		if results[i] != nil {
-			if _, err := tx.Exec("ROLLBACK TO job"); err != nil {
+			if _, err := s.writeQ(tx).Exec("ROLLBACK TO job"); err != nil {
 				// The transaction is unusable: fail everything.
 				tx.Rollback()
 				for k, j := range batch {
@@ -327,7 +327,7 @@ func (s *Store) runBatch(batch []*job) {
 				return
 			}
 		}
-		if _, err := tx.Exec("RELEASE job"); err != nil {
+		if _, err := s.writeQ(tx).Exec("RELEASE job"); err != nil {
 			results[i] = classify(err)
 		}
 	}
