@@ -415,6 +415,13 @@ func normalizeValue(a *Attribute, v any, name string, lim Limits) (any, error) {
 	if len(out) == 0 {
 		return nil, nil
 	}
+	if p := a.Sub("primary"); p != nil && p.Type == TypeBoolean {
+		// RFC 7643 §2.4: "primary" true appears at most once. A POST or
+		// PUT is one operation that sets every value, so the rule PATCH
+		// applies (exclusivePrimary) leaves the first primary value
+		// primary and stores the others with primary false.
+		exclusivePrimary(out, nil)
+	}
 	return out, nil
 }
 
@@ -508,7 +515,31 @@ func normalizeSingle(a *Attribute, v any, name string, lim Limits) (any, error) 
 	if a.Pattern != nil && !a.Pattern.MatchString(s) {
 		return nil, InvalidValue("%s value %q does not match the pattern %s", name, clip(s), a.Pattern)
 	}
+	if a.names {
+		if err := checkName(s, name); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// checkName refuses a userName or group displayName that cannot serve as a
+// name: empty or only white space (it is required, RFC 7643 §4.1.1 and
+// §4.2), or holding a C0 control character or DEL (U+0000–U+001F, U+007F),
+// which no directory name contains and which would reach log lines and
+// admin terminals raw. The check applies where a value comes in (POST, PUT,
+// PATCH), so a name stored before the rule existed does not block updates
+// that leave it alone.
+func checkName(s, name string) error {
+	if strings.TrimSpace(s) == "" {
+		return InvalidValue("%s must not be empty or only white space", name)
+	}
+	for i, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return InvalidValue("%s must not contain control characters; found U+%04X at byte %d", name, r, i)
+		}
+	}
+	return nil
 }
 
 // describe names a value for an error detail: its type, and a short excerpt

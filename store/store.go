@@ -121,6 +121,10 @@ func Open(path string, opt Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	if err := s.rekeyNames(); err != nil {
+		s.w.Close()
+		return nil, err
+	}
 	if opt.SyncIndexes {
 		if err := s.syncAttrIndexes(); err != nil {
 			s.w.Close()
