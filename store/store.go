@@ -262,13 +262,30 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return <-j.done
 }
 
+// idleCheckpoint is how long the writer waits after its last commit
+// before it checkpoints the WAL (see writer).
+const idleCheckpoint = 500 * time.Millisecond
+
 func (s *Store) writer() {
 	defer s.wg.Done()
 	batch := make([]*job, 0, maxBatch)
+	// When writes pause, the writer copies the WAL back into the database
+	// file (a passive checkpoint: it waits for no reader and blocks none).
+	// SQLite does so by itself only once the WAL reaches 1000 pages, and
+	// until then every read looks each page up in the WAL and reads it
+	// with a pread; once every frame is copied back, reads skip the WAL
+	// and take pages from the mapped file. What is committed, and when a
+	// write is acknowledged, does not change.
+	idle := time.NewTimer(idleCheckpoint)
+	idle.Stop()
+	defer idle.Stop()
 	for {
 		var first *job
 		select {
 		case first = <-s.jobs:
+		case <-idle.C:
+			s.w.Exec("PRAGMA wal_checkpoint(PASSIVE)") // best effort: SQLite's own checkpoints still run
+			continue
 		case <-s.done:
 			// drain what is queued, then stop
 			select {
@@ -288,6 +305,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.runBatch(batch)
+		idle.Reset(idleCheckpoint)
 	}
 }
 
