@@ -67,6 +67,12 @@ func TestDependencyDirection(t *testing.T) {
 		// scim is the protocol alone: no HTTP, no SQL (STYLE.md).
 		"./scim":  {"net/http", "database/sql", "scimd/store", "scimd/server"},
 		"./store": {"net/http", "scimd/server"},
+		// Metrics live in admin (issue 14): store and server only offer
+		// observer hooks, so neither depends on Prometheus.
+		"./admin": {"modernc.org/sqlite"},
+	}
+	for _, pkg := range []string{"./store", "./server"} {
+		extra[pkg] = append(extra[pkg], "github.com/prometheus", "scimd/admin")
 	}
 	// server reaches SQLite only through store: it never imports the driver.
 	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "./server").Output()
@@ -78,7 +84,22 @@ func TestDependencyDirection(t *testing.T) {
 			t.Errorf("server imports %s; it must go through store", imp)
 		}
 	}
-	for _, pkg := range []string{"./scim", "./store", "./server"} {
+	for _, pkg := range []string{"./scim", "./store", "./server", "./admin"} {
+		if pkg == "./admin" {
+			// admin reaches SQLite through store only: check its own imports.
+			out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, pkg).Output()
+			if err != nil {
+				t.Fatalf("go list %s: %v", pkg, err)
+			}
+			for _, imp := range strings.Fields(string(out)) {
+				for _, f := range append(forbidden, extra[pkg]...) {
+					if imp == f || strings.HasPrefix(imp, f+"/") || imp == "database/sql" {
+						t.Errorf("admin imports %s", imp)
+					}
+				}
+			}
+			continue
+		}
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", pkg).Output()
 		if err != nil {
 			t.Fatalf("go list -deps %s: %v", pkg, err)

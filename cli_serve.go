@@ -74,11 +74,25 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		return err
 	}
 	useTLS := len(cfg.TLS.Domains) > 0
+	adm, err := newAdminListener(cfg.Admin) // cli_admin.go
+	if err != nil {
+		return err
+	}
 	cat, err := cfg.Catalog()
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true})
+	// Only one server per database (store/files.go): a second one would
+	// run its own migrations, index changes and log pruning beside the
+	// first. Taken before Open, released after Close (defers run last-in
+	// first-out).
+	lock, err := store.LockServer(cfg.Database.Path)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
+		OnBatch: adm.onBatch()})
 	if err != nil {
 		return err
 	}
@@ -86,7 +100,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	defer startAdminJobs(ctx, cfg, st, log)() // token expiry warnings, log retention (cli_log.go)
 	srv := server.New(st, server.Config{
 		BasePath:   cfg.Server.BasePath,
-		PublicURL:  cfg.Server.PublicURL,
+		PublicURL:  publicURL(cfg), // tls.go
 		MaxBody:    cfg.Limits.MaxBodyBytes,
 		MaxResults: cfg.Limits.MaxResults,
 		Limits:     cfg.scimLimits(),
@@ -94,6 +108,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		HSTS:       useTLS,
 
 		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
+		Observer:              adm.observer(),
 	})
 	newHTTP := func(h http.Handler) *http.Server {
 		return &http.Server{
@@ -109,6 +124,15 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	hs := newHTTP(srv.Handler())
 	servers := []*http.Server{hs}
 	var run []func() error // each blocks serving one listener
+	ahs, aln, err := adm.listen(st, log)
+	if err != nil {
+		return err
+	}
+	if ahs != nil {
+		defer aln.Close() // when serve fails before serving it
+		servers = append(servers, ahs)
+		run = append(run, func() error { return ahs.Serve(aln) })
+	}
 
 	var addr, url string
 	if !useTLS {

@@ -89,6 +89,10 @@ type Options struct {
 	// match Catalog. Only the server sets it: an admin command run with
 	// another config file must not drop the indexes the server uses.
 	SyncIndexes bool
+	// OnBatch, when set, hears about every write transaction once it has
+	// committed or failed (metrics.go). It runs on the writer goroutine, so
+	// it must be quick.
+	OnBatch func(BatchStats)
 }
 
 // Open opens (creating if needed) the database at path and brings its
@@ -103,6 +107,9 @@ func Open(path string, opt Options) (*Store, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
+		return nil, err
+	}
+	if err := createDatabase(abs); err != nil {
 		return nil, err
 	}
 	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
@@ -313,14 +320,19 @@ func (s *Store) writer() {
 // failing job is rolled back alone.
 func (s *Store) runBatch(batch []*job) {
 	ctx := context.Background()
+	results := make([]error, len(batch))
+	var commit time.Duration
+	if s.opt.OnBatch != nil {
+		defer s.observeBatch(time.Now(), results, &commit)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		for _, j := range batch {
-			j.done <- classify(err)
+		for i, j := range batch {
+			results[i] = classify(err)
+			j.done <- results[i]
 		}
 		return
 	}
-	results := make([]error, len(batch))
 	for i, j := range batch {
 		if len(batch) == 1 {
 			results[i] = safeRun(j.fn, tx)
@@ -360,7 +372,8 @@ func (s *Store) runBatch(batch []*job) {
 			if _, err := s.writeQ(tx).Exec(`INSERT INTO state (key, value) VALUES ('last_write', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, s.stamp()); err != nil {
 				tx.Rollback()
 				err = classify(err)
-				for _, j := range batch {
+				for i, j := range batch {
+					results[i] = err
 					j.done <- err
 				}
 				return
@@ -368,10 +381,14 @@ func (s *Store) runBatch(batch []*job) {
 			break
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	committing := time.Now()
+	err = tx.Commit()
+	commit = time.Since(committing)
+	if err != nil {
 		tx.Rollback()
 		err = classify(err)
-		for _, j := range batch {
+		for i, j := range batch {
+			results[i] = err
 			j.done <- err
 		}
 		return
