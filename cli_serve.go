@@ -92,7 +92,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	}
 	defer lock.Release()
 	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
-		OnBatch: adm.onBatch()})
+		OnBatch: adm.onBatch(), QueryTimeout: time.Duration(cfg.Limits.QueryTimeout)})
 	if err != nil {
 		return err
 	}

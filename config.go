@@ -86,6 +86,9 @@ type LimitsConfig struct {
 	// AuthFailuresPerMinute is how many refused authentications one client
 	// address may have per minute before it gets 429; 0 turns it off.
 	AuthFailuresPerMinute int `toml:"auth_failures_per_minute" zero:"off"`
+	// QueryTimeout bounds the database time of one read request; when it
+	// runs out the query is interrupted and the client gets 400 tooMany.
+	QueryTimeout Duration `toml:"query_timeout"`
 }
 
 // UsersConfig is [users].
@@ -143,7 +146,7 @@ func Default() Config {
 		Admin:    AdminConfig{Listen: defaultAdminListen},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
 			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200,
-			AuthFailuresPerMinute: 20},
+			AuthFailuresPerMinute: 20, QueryTimeout: Duration(10 * time.Second)},
 	}
 }
 
