@@ -70,7 +70,7 @@ func openStore(cfg Config) (*store.Store, error) {
 // with TLS) once the database is open and the listeners are bound; systemd
 // hears READY=1 at the same moment (sdnotify.go).
 func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr string)) error {
-	log := newLogger(cfg, logw)
+	log := newLogger(cfg, newLogWriter(logw)) // one write for lines logged together (logwriter.go)
 	tuneRuntime()
 	if err := checkTLS(cfg.TLS); err != nil {
 		return err

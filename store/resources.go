@@ -33,6 +33,13 @@ type Resource struct {
 	Created  string
 	Modified string
 	Version  int64
+	// Text is the stored JSON document (scim.AppendJSON's output) and
+	// Groups a user's groups, instead of Doc, for a Query with Raw. A
+	// created user has both Doc and Text.
+	Text   []byte
+	Groups []Member
+	// inGroups: the user is a member of some group (ListPage's probe).
+	inGroups bool
 }
 
 // Member is one member of a group, or one group of a user.
@@ -163,6 +170,9 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		r, err := s.insertText(tx, k, doc, text)
 		if err != nil {
 			return err
+		}
+		if k == users {
+			r.Text = []byte(text) // for a response sent from it (Query.Raw)
 		}
 		if k == groups && len(members) > 0 {
 			seq, _ := s.seqOf(s.writeQ(tx), k, r.ID)

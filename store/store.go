@@ -148,7 +148,7 @@ func Open(path string, opt Options) (*Store, error) {
 	if opt.NoAutoCheckpoint {
 		wpragmas += "&_pragma=wal_autocheckpoint(0)"
 	}
-	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+wpragmas)
+	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&"+wpragmas)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
 	}
 	s.mayHaveKept.Store(kept > 0)
-	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
+	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&_pragma=mmap_size(268435456)&"+pragmas)
 	if err != nil {
 		s.w.Close()
 		return nil, err
@@ -338,13 +338,30 @@ func (s *Store) queue(ctx context.Context, j *job) error {
 	return <-j.done
 }
 
+// idleCheckpoint is how long the writer waits after its last commit
+// before it checkpoints the WAL (see writer).
+const idleCheckpoint = 500 * time.Millisecond
+
 func (s *Store) writer() {
 	defer s.wg.Done()
 	batch := make([]*job, 0, maxBatch)
+	// When writes pause, the writer copies the WAL back into the database
+	// file (a passive checkpoint: it waits for no reader and blocks none).
+	// SQLite does so by itself only once the WAL reaches 1000 pages, and
+	// until then every read looks each page up in the WAL and reads it
+	// with a pread; once every frame is copied back, reads skip the WAL
+	// and take pages from the mapped file. What is committed, and when a
+	// write is acknowledged, does not change.
+	idle := time.NewTimer(idleCheckpoint)
+	idle.Stop()
+	defer idle.Stop()
 	for {
 		var first *job
 		select {
 		case first = <-s.jobs:
+		case <-idle.C:
+			s.w.Exec("PRAGMA wal_checkpoint(PASSIVE)") // best effort: SQLite's own checkpoints still run
+			continue
 		case <-s.done:
 			// drain what is queued, then stop
 			select {
@@ -364,6 +381,9 @@ func (s *Store) writer() {
 			}
 		}
 		s.runBatch(batch)
+		if !s.opt.NoAutoCheckpoint { // the replicator owns checkpoints
+			idle.Reset(idleCheckpoint)
+		}
 	}
 }
 
@@ -416,13 +436,13 @@ func (s *Store) runBatch(batch []*job) {
 			}
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT job"); err != nil {
+		if _, err := s.writeQ(tx).Exec("SAVEPOINT job"); err != nil {
 			results[i] = classify(err)
 			continue
 		}
 		results[i] = safeRun(j.fn, tx)
 		if results[i] != nil {
-			if _, err := tx.Exec("ROLLBACK TO job"); err != nil {
+			if _, err := s.writeQ(tx).Exec("ROLLBACK TO job"); err != nil {
 				// The transaction is unusable: fail everything.
 				tx.Rollback()
 				for k, j := range batch {
@@ -435,7 +455,7 @@ func (s *Store) runBatch(batch []*job) {
 				return
 			}
 		}
-		if _, err := tx.Exec("RELEASE job"); err != nil {
+		if _, err := s.writeQ(tx).Exec("RELEASE job"); err != nil {
 			results[i] = classify(err)
 		}
 	}
