@@ -23,6 +23,9 @@ type Actor struct {
 	Token string // token name
 	IDP   string // entra, okta or generic
 	Agent string // the client's User-Agent
+	// ReadOnly is set for a token of scope "read"; the server refuses its
+	// writes before they reach the store.
+	ReadOnly bool
 }
 
 // Resource is a stored user or group as read back.
