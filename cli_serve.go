@@ -12,12 +12,14 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"scimd/server"
 	"scimd/store"
+	"scimd/webhook"
 )
 
 // ServeCmd is "scimd serve".
@@ -78,7 +80,12 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true})
+	hooks, err := cfg.webhookEndpoints() // secret files are read once, here
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
+		Events: cfg.webhookEvents()})
 	if err != nil {
 		return err
 	}
@@ -152,6 +159,22 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		url += cfg.Server.BasePath
 		run = append(run, func() error { return hs.ServeTLS(tln, "", "") }, func() error { return redirect.Serve(hln) })
 		log.Info("answering ACME challenges and redirecting to HTTPS", "addr", hln.Addr().String(), "certificates", certStorage(cfg))
+	}
+	// Webhooks start before any request is served, so every event
+	// committed from now on has its endpoints set up (cli_webhooks.go).
+	hookBase := url
+	if cfg.Server.PublicURL != "" {
+		hookBase = strings.TrimSuffix(cfg.Server.PublicURL, "/") + "/" + strings.Trim(cfg.Server.BasePath, "/")
+	}
+	deliverer := webhook.New(st, webhook.Options{Endpoints: hooks, Logger: log,
+		Retention: time.Duration(cfg.Events.Retention), RetryBase: time.Duration(cfg.Events.RetryBase),
+		Render: func(k store.Kind, r *store.Resource) map[string]any { return srv.RenderAt(hookBase, k, r) }})
+	if err := deliverer.Start(ctx); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	defer deliverer.Stop()
+	for _, h := range hooks {
+		log.Info("webhook endpoint", "webhook", h.Name, "events", strings.Join(h.Events, ","))
 	}
 	log.Info("listening", "addr", addr, "url", url, "database", st.Path(), "version", version)
 	if ready != nil {

@@ -31,6 +31,9 @@ type CLI struct {
 	Log     LogCmd     `cmd:"" help:"Show the provisioning log: changes and failed requests."`
 	Backup  BackupCmd  `cmd:"" help:"Write a verified copy of the database while the server runs."`
 	Version VersionCmd `cmd:"" help:"Print version and build information."`
+
+	// Webhooks: issue 12 (cli_webhooks.go).
+	Webhooks WebhooksCmd `cmd:"" help:"List webhook endpoints; test, retry, replay and resume deliveries."`
 }
 
 func main() {

@@ -27,6 +27,9 @@ func (s *Store) softDelete(tx *sql.Tx, a Actor, seq int64, old *Resource) error 
 	if _, err := s.writeQ(tx).Exec(`DELETE FROM users WHERE seq = ?`, seq); err != nil {
 		return classify(err)
 	}
+	if err := s.emitDeleted(tx, users, old.ID, doc); err != nil {
+		return err
+	}
 	return s.logChange(tx, a, "delete", users, old.ID, c.name, []string{"active"})
 }
 
@@ -70,6 +73,16 @@ func (s *Store) reactivate(tx *sql.Tx, a Actor, doc map[string]any) (r *Resource
 			return nil, false, classify(err)
 		}
 		r := &Resource{ID: id, Doc: doc, Created: created, Modified: now, Version: version + 1}
+		// A kept user coming back: reactivated when it comes back active
+		// (the usual case); when the POST says active false it is new to
+		// receivers again, which saw its user.deleted.
+		typ := EventUserReactivated
+		if !c.active {
+			typ = EventUserCreated
+		}
+		if err := s.emitResource(tx, typ, r, text); err != nil {
+			return nil, false, err
+		}
 		return r, true, s.logChange(tx, a, "reactivate", users, id, c.name, sortedKeys(doc))
 	case !errors.Is(err, sql.ErrNoRows):
 		return nil, false, classify(err)

@@ -167,11 +167,24 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		if err != nil {
 			return err
 		}
+		var d memberDelta
 		if k == groups && len(members) > 0 {
 			seq, _ := s.seqOf(s.writeQ(tx), k, r.ID)
-			if err := s.changeMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberReplace, IDs: members}}); err != nil {
+			if d, err = s.applyMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberReplace, IDs: members}}); err != nil {
 				return err
 			}
+		}
+		typ := EventUserCreated
+		if k == groups {
+			typ = EventGroupCreated
+		}
+		// The event is written before fill adds members: group.created
+		// carries no members, group.members.added follows with them.
+		if err := s.emitResource(tx, typ, r, text); err != nil {
+			return err
+		}
+		if err := s.emitMembers(tx, r.ID, doc, d.net); err != nil {
+			return err
 		}
 		if k == groups { // a new user is in no group yet
 			if err := s.fill(s.writeQ(tx), k, r); err != nil {
@@ -485,8 +498,10 @@ func (s *Store) Patch(ctx context.Context, a Actor, k Kind, id string, ops []sci
 func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, doc map[string]any, changes []scim.MemberChange, op, text string) (*Resource, error) {
 	changed := changedKeys(old.Doc, doc)
 	memberChanged := false
+	var d memberDelta
 	if len(changes) > 0 {
-		d, err := s.applyMembers(tx, seq, changes)
+		var err error
+		d, err = s.applyMembers(tx, seq, changes)
 		if err != nil {
 			return nil, err
 		}
@@ -553,6 +568,18 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 			return nil, err
 		}
 	}
+	if len(changed) > 0 {
+		typ := EventGroupUpdated
+		if k == users {
+			typ = userEventType(old.Doc, doc)
+		}
+		if err := s.emitResource(tx, typ, r, text); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.emitMembers(tx, old.ID, doc, d.net); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -588,6 +615,9 @@ func (s *Store) changeMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange
 type memberDelta struct {
 	added, removed       int64
 	addedIDs, removedIDs []string
+	// net is the exact change per member, followed only when webhook
+	// events for members are stored (nil otherwise).
+	net *memberNet
 }
 
 // memberDetail describes a member change for the provisioning log: how many
@@ -611,9 +641,17 @@ func memberDetail(n int64, ids []string) string {
 // removal succeeds.
 func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange) (memberDelta, error) {
 	var d memberDelta
+	if s.wantsMembers() {
+		d.net = &memberNet{}
+	}
 	q := s.writeQ(tx)
 	for _, c := range changes {
 		if c.Kind == scim.MemberReplace {
+			if d.net != nil {
+				if err := s.oldMembers(tx, seq, d.net); err != nil {
+					return d, err
+				}
+			}
 			res, err := s.writeQ(tx).Exec(`DELETE FROM members WHERE group_seq = ?`, seq)
 			if err != nil {
 				return d, classify(err)
@@ -652,6 +690,13 @@ func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange)
 				} else {
 					d.added += n
 					d.addedIDs = append(d.addedIDs, id)
+				}
+				if d.net != nil {
+					delta := 1
+					if c.Kind == scim.MemberRemove {
+						delta = -1
+					}
+					d.net.touch(ref, id, delta)
 				}
 			}
 		}
@@ -730,6 +775,11 @@ func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch 
 		}
 		if _, err := s.writeQ(tx).Exec(`DELETE FROM `+k.table+` WHERE seq = ?`, seq); err != nil {
 			return classify(err)
+		}
+		// Only *.deleted: the memberships that went with it give no
+		// group.members.removed (the receiver knows what a deletion means).
+		if err := s.emitDeleted(tx, k, id, old.Doc); err != nil {
+			return err
 		}
 		return s.logChange(tx, a, "delete", k, id, nameOf(k, old.Doc), nil)
 	})

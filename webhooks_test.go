@@ -1,0 +1,331 @@
+package main
+
+// Webhooks (issue 12), driven through the built binary: a receiver on
+// 127.0.0.1 that records every delivery and can be told to fail, stall,
+// redirect or answer 410; "scimd serve" delivering; the admin commands
+// beside it.
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testSecret is a Standard Webhooks secret (24 bytes); testKey its key.
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// hookDelivery is one request the receiver got.
+type hookDelivery struct {
+	ID, Timestamp, Signature, ContentType string
+	Body                                  []byte
+	At                                    time.Time
+	Status                                int // what the receiver answered
+	Type                                  string
+	Data                                  map[string]any
+	EventTime                             string
+}
+
+// hookReceiver records deliveries; answer decides each reply (nil: 204).
+type hookReceiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	mu     sync.Mutex
+	got    []hookDelivery
+	answer func(n int, d *hookDelivery, w http.ResponseWriter) int
+	other  int // requests to any other path (a redirect target)
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	rx := &hookReceiver{t: t}
+	rx.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/hook" {
+			rx.mu.Lock()
+			rx.other++
+			rx.mu.Unlock()
+			w.WriteHeader(204)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		d := hookDelivery{ID: r.Header.Get("webhook-id"), Timestamp: r.Header.Get("webhook-timestamp"),
+			Signature: r.Header.Get("webhook-signature"), ContentType: r.Header.Get("Content-Type"), Body: b, At: time.Now()}
+		var env struct {
+			Type      string         `json:"type"`
+			Timestamp string         `json:"timestamp"`
+			Data      map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(b, &env); err != nil {
+			t.Errorf("delivery body is not JSON: %v: %s", err, b)
+		}
+		d.Type, d.Data, d.EventTime = env.Type, env.Data, env.Timestamp
+		rx.mu.Lock()
+		n := len(rx.got)
+		ans := rx.answer
+		rx.mu.Unlock()
+		status := 204
+		if ans != nil {
+			status = ans(n, &d, w)
+		}
+		d.Status = status
+		rx.mu.Lock()
+		rx.got = append(rx.got, d)
+		rx.mu.Unlock()
+		if status != 0 {
+			w.WriteHeader(status)
+		}
+	}))
+	t.Cleanup(rx.srv.Close)
+	return rx
+}
+
+func (rx *hookReceiver) url() string { return rx.srv.URL + "/hook" }
+
+func (rx *hookReceiver) setAnswer(f func(n int, d *hookDelivery, w http.ResponseWriter) int) {
+	rx.mu.Lock()
+	rx.answer = f
+	rx.mu.Unlock()
+}
+
+// all returns every request so far.
+func (rx *hookReceiver) all() []hookDelivery {
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	return slices.Clone(rx.got)
+}
+
+// delivered returns the accepted deliveries, first acceptance of each id.
+func (rx *hookReceiver) delivered() []hookDelivery {
+	var out []hookDelivery
+	seen := map[string]bool{}
+	for _, d := range rx.all() {
+		if d.Status >= 200 && d.Status < 300 && !seen[d.ID] {
+			seen[d.ID] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// wait waits until n distinct events were accepted and returns them.
+func (rx *hookReceiver) wait(n int, within time.Duration) []hookDelivery {
+	rx.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := rx.delivered()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			rx.t.Fatalf("receiver has %d accepted events after %s, want %d: %v", len(got), within, n, types(got))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func types(l []hookDelivery) []string {
+	var out []string
+	for _, d := range l {
+		out = append(out, d.Type)
+	}
+	return out
+}
+
+// verifySignature checks a delivery as a receiver would, with the
+// standard library only.
+func verifySignature(t *testing.T, d hookDelivery, secret string) {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hmac.New(sha256.New, key)
+	fmt.Fprintf(m, "%s.%s.%s", d.ID, d.Timestamp, d.Body)
+	want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	if !slices.Contains(strings.Fields(d.Signature), want) {
+		t.Errorf("event %s: webhook-signature %q, want %q", d.ID, d.Signature, want)
+	}
+	ts, err := strconv.ParseInt(d.Timestamp, 10, 64)
+	if err != nil || time.Since(time.Unix(ts, 0)).Abs() > time.Minute {
+		t.Errorf("event %s: webhook-timestamp %q is not the time of the attempt", d.ID, d.Timestamp)
+	}
+	if !strings.HasPrefix(d.ID, "msg_") || d.ContentType != "application/json" {
+		t.Errorf("event %s: id or Content-Type %q wrong", d.ID, d.ContentType)
+	}
+}
+
+// hookConfig is a config with one or more endpoints and a short backoff.
+func hookConfig(retryBase string, hooks ...string) string {
+	return fmt.Sprintf("[events]\nretry_base = %q\n\n%s", retryBase, strings.Join(hooks, "\n"))
+}
+
+func hookTable(name, url string, extra ...string) string {
+	return fmt.Sprintf("[[webhooks]]\nname = %q\nurl = %q\nsecret = %q\n%s\n", name, url, testSecret, strings.Join(extra, "\n"))
+}
+
+const patchOp = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[%s]}`
+
+// TestWebhookEvents: every event type with its data shape, signed, in
+// commit order; an endpoint's events filter; Okta's reactivation by POST.
+func TestWebhookEvents(t *testing.T) {
+	rx := newHookReceiver(t)
+	only := newHookReceiver(t)
+	e := newAdmEnv(t, hookConfig("50ms", hookTable("rx", rx.url()),
+		hookTable("members-only", only.url(), `events = ["group.members.*"]`)))
+	tok := e.issue("okta", "--idp", "okta")
+	e.start()
+
+	u := e.mustCall(201, tok, "POST", "/Users", `{"userName":"ada@example.org","externalId":"ext-ada","name":{"givenName":"Ada"},"active":true}`)
+	uid := u["id"].(string)
+	u2 := e.mustCall(201, tok, "POST", "/Users", `{"userName":"bob@example.org","active":true}`)
+	uid2 := u2["id"].(string)
+	upd := e.mustCall(200, tok, "PATCH", "/Users/"+uid, fmt.Sprintf(patchOp, `{"op":"replace","path":"title","value":"Engineer"}`))
+	deact := e.mustCall(200, tok, "PATCH", "/Users/"+uid, fmt.Sprintf(patchOp, `{"op":"replace","path":"active","value":false},{"op":"replace","path":"title","value":"Gone"}`))
+	// Okta re-assigns a deactivated user by POSTing it again (same externalId).
+	react := e.mustCall(201, tok, "POST", "/Users", `{"userName":"ada.l@example.org","externalId":"ext-ada","active":true}`)
+	if react["id"] != uid {
+		t.Fatalf("Okta reactivation made a new user %v", react["id"])
+	}
+	g := e.mustCall(201, tok, "POST", "/Groups", `{"displayName":"Engineering","externalId":"ext-eng","members":[{"value":"`+uid+`"}]}`)
+	gid := g["id"].(string)
+	e.mustCall(204, tok, "PATCH", "/Groups/"+gid, fmt.Sprintf(patchOp, `{"op":"replace","path":"displayName","value":"Eng"}`))
+	e.mustCall(204, tok, "PATCH", "/Groups/"+gid, fmt.Sprintf(patchOp, `{"op":"add","path":"members","value":[{"value":"`+uid2+`"}]}`))
+	e.mustCall(204, tok, "PATCH", "/Groups/"+gid, fmt.Sprintf(patchOp, `{"op":"remove","path":"members[value eq \"`+uid+`\"]"}`))
+	// A PUT with the members the group already has changes no member.
+	e.mustCall(200, tok, "PUT", "/Groups/"+gid, `{"displayName":"Eng","externalId":"ext-eng","members":[{"value":"`+uid2+`"}]}`)
+	gotUser := e.mustCall(200, tok, "GET", "/Users/"+uid2, "")
+	e.mustCall(204, tok, "DELETE", "/Groups/"+gid, "")
+	e.mustCall(204, tok, "DELETE", "/Users/"+uid, "")
+
+	want := []struct{ typ, resource string }{
+		{"user.created", uid}, {"user.created", uid2}, {"user.updated", uid}, {"user.deactivated", uid}, {"user.reactivated", uid},
+		{"group.created", gid}, {"group.members.added", gid}, {"group.updated", gid}, {"group.members.added", gid},
+		{"group.members.removed", gid}, {"group.deleted", gid}, {"user.deleted", uid},
+	}
+	got := rx.wait(len(want), 20*time.Second)
+	time.Sleep(300 * time.Millisecond) // nothing more may come
+	got = rx.delivered()
+	if len(got) != len(want) {
+		t.Fatalf("got %d events %v, want %d", len(got), types(got), len(want))
+	}
+	// Per resource, commit order; overall the same set.
+	for _, res := range []string{uid, uid2, gid} {
+		var gotTypes, wantTypes []string
+		for _, w := range want {
+			if w.resource == res {
+				wantTypes = append(wantTypes, w.typ)
+			}
+		}
+		for _, d := range got {
+			id, _ := d.Data["id"].(string)
+			if grp, ok := d.Data["group"].(map[string]any); ok {
+				id, _ = grp["id"].(string)
+			}
+			if id == res {
+				gotTypes = append(gotTypes, d.Type)
+			}
+		}
+		if !slices.Equal(gotTypes, wantTypes) {
+			t.Errorf("events of %s: %v, want %v", res, gotTypes, wantTypes)
+		}
+	}
+	byType := map[string][]hookDelivery{}
+	ids := map[string]bool{}
+	for _, d := range got {
+		verifySignature(t, d, testSecret)
+		if ids[d.ID] {
+			t.Errorf("webhook-id %s used for two events", d.ID)
+		}
+		ids[d.ID] = true
+		if _, err := time.Parse(time.RFC3339, d.EventTime); err != nil {
+			t.Errorf("%s: timestamp %q is not RFC 3339", d.Type, d.EventTime)
+		}
+		byType[d.Type] = append(byType[d.Type], d)
+	}
+	// Resource events carry the resource as the API returned it.
+	sameAs := func(typ string, i int, api map[string]any, keys ...string) {
+		t.Helper()
+		d := byType[typ][i].Data
+		for _, k := range keys {
+			a, _ := json.Marshal(d[k])
+			b, _ := json.Marshal(api[k])
+			if string(a) != string(b) {
+				t.Errorf("%s data.%s = %s, want %s (as the API returned it)", typ, k, a, b)
+			}
+		}
+	}
+	sameAs("user.created", 0, u, "id", "userName", "externalId", "name", "active", "meta", "schemas")
+	sameAs("user.updated", 0, upd, "id", "title", "meta", "active")
+	sameAs("user.deactivated", 0, deact, "id", "title", "active", "meta")
+	sameAs("user.reactivated", 0, react, "id", "userName", "active", "meta")
+	sameAs("user.created", 1, gotUser, "id", "userName")
+	if _, ok := byType["group.created"][0].Data["members"]; ok {
+		t.Errorf("group.created data has members: %v", byType["group.created"][0].Data)
+	}
+	if d := byType["group.created"][0].Data; d["displayName"] != "Engineering" || d["id"] != gid || d["meta"] == nil {
+		t.Errorf("group.created data: %v", d)
+	}
+	if d := byType["group.updated"][0].Data; d["displayName"] != "Eng" {
+		t.Errorf("group.updated data: %v", d)
+	}
+	members := func(d hookDelivery) string {
+		b, _ := json.Marshal(d.Data)
+		return string(b)
+	}
+	for _, tc := range []struct {
+		typ  string
+		i    int
+		want string
+	}{
+		{"group.members.added", 0, `{"group":{"displayName":"Engineering","id":"` + gid + `"},"members":[{"type":"User","value":"` + uid + `"}]}`},
+		{"group.members.added", 1, `{"group":{"displayName":"Eng","id":"` + gid + `"},"members":[{"type":"User","value":"` + uid2 + `"}]}`},
+		{"group.members.removed", 0, `{"group":{"displayName":"Eng","id":"` + gid + `"},"members":[{"type":"User","value":"` + uid + `"}]}`},
+		{"group.deleted", 0, `{"displayName":"Eng","externalId":"ext-eng","id":"` + gid + `"}`},
+		{"user.deleted", 0, `{"externalId":"ext-ada","id":"` + uid + `","userName":"ada.l@example.org"}`},
+	} {
+		if got := members(byType[tc.typ][tc.i]); got != tc.want {
+			t.Errorf("%s #%d data = %s, want %s", tc.typ, tc.i, got, tc.want)
+		}
+	}
+	// The filtered endpoint got exactly the member events, same ids.
+	og := only.wait(3, 10*time.Second)
+	if got := types(og); !slices.Equal(got, []string{"group.members.added", "group.members.added", "group.members.removed"}) {
+		t.Errorf("members-only endpoint got %v", got)
+	}
+	for i, d := range og {
+		want := []hookDelivery{byType["group.members.added"][0], byType["group.members.added"][1], byType["group.members.removed"][0]}[i]
+		if d.ID != want.ID {
+			t.Errorf("members-only event %d has id %s, the other endpoint got %s: one event, one id", i, d.ID, want.ID)
+		}
+	}
+
+	// webhooks list and status show the endpoint with nothing pending.
+	var rows []map[string]any
+	out, _ := e.ok("webhooks", "list", "--json")
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("webhooks list --json: %v\n%s", err, out)
+	}
+	if len(rows) != 2 || rows[0]["name"] != "rx" || rows[0]["state"] != "active" || rows[0]["backlog"] != 0.0 ||
+		rows[0]["delivered"] != float64(len(want)) || rows[0]["last_success"] == nil {
+		t.Errorf("webhooks list --json: %s", out)
+	}
+	if strings.Contains(out, testSecret) || strings.Contains(out, strings.TrimPrefix(testSecret, "whsec_")) {
+		t.Errorf("webhooks list shows the secret")
+	}
+	out, _ = e.ok("status")
+	if !strings.Contains(out, "BACKLOG") || !strings.Contains(out, "members-only") {
+		t.Errorf("status does not show the endpoints' backlog:\n%s", out)
+	}
+	if strings.Contains(e.log.String(), strings.TrimPrefix(testSecret, "whsec_")) {
+		t.Errorf("the server log holds the secret")
+	}
+}
