@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -77,6 +78,9 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 			status = ans(n, &d, w)
 		}
 		d.Status = status
+		if status == 0 {
+			d.Status = 200 // the answer wrote its own 200 and body
+		}
 		rx.mu.Lock()
 		rx.got = append(rx.got, d)
 		rx.mu.Unlock()
@@ -328,4 +332,335 @@ func TestWebhookEvents(t *testing.T) {
 	if strings.Contains(e.log.String(), strings.TrimPrefix(testSecret, "whsec_")) {
 		t.Errorf("the server log holds the secret")
 	}
+}
+
+// attemptsOf returns every request for one webhook-id.
+func (rx *hookReceiver) attemptsOf(id string) []hookDelivery {
+	var out []hookDelivery
+	for _, d := range rx.all() {
+		if d.ID == id {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// listRow returns one endpoint's row of webhooks list --json.
+func listRow(t *testing.T, e *admEnv, name string) map[string]any {
+	t.Helper()
+	out, _ := e.ok("webhooks", "list", "--json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("webhooks list --json: %v\n%s", err, out)
+	}
+	for _, r := range rows {
+		if r["name"] == name {
+			return r
+		}
+	}
+	t.Fatalf("webhooks list has no %q:\n%s", name, out)
+	return nil
+}
+
+// waitRow polls webhooks list until cond holds for the endpoint's row.
+func waitRow(t *testing.T, e *admEnv, name string, what string, cond func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := listRow(t, e, name)
+		if cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhooks list never showed %s for %s: %v", what, name, r)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestWebhookReceiverFailsStallsAndReturns: a receiver that refuses, then
+// stalls past the 10 s timeout, then comes back gets the whole backlog,
+// each resource's events in commit order, every retry with the same id.
+func TestWebhookReceiverFailsStallsAndReturns(t *testing.T) {
+	rx := newHookReceiver(t)
+	var mu sync.Mutex
+	phase, stalled := "down", ""
+	rx.setAnswer(func(n int, d *hookDelivery, w http.ResponseWriter) int {
+		mu.Lock()
+		p := phase
+		if p == "stall" {
+			phase, stalled = "up", d.ID
+		}
+		mu.Unlock()
+		switch p {
+		case "down":
+			return 503
+		case "stall":
+			time.Sleep(11 * time.Second) // past scimd's 10 s timeout
+			return 204
+		}
+		return 204
+	})
+	e := newAdmEnv(t, hookConfig("50ms", hookTable("rx", rx.url())))
+	tok := e.issue("entra")
+	e.start()
+	var ids []string
+	for i := range 3 {
+		u := e.mustCall(201, tok, "POST", "/Users", fmt.Sprintf(`{"userName":"u%d@example.org"}`, i))
+		ids = append(ids, u["id"].(string))
+	}
+	for round := 1; round <= 2; round++ {
+		for _, id := range ids {
+			e.mustCall(200, tok, "PATCH", "/Users/"+id, fmt.Sprintf(patchOp, fmt.Sprintf(`{"op":"replace","path":"title","value":"t%d"}`, round)))
+		}
+	}
+	// Down: failing, with the whole backlog.
+	r := waitRow(t, e, "rx", "failing", func(r map[string]any) bool { return r["state"] == "failing" })
+	if r["backlog"] != 9.0 || !strings.Contains(r["last_error"].(string), "HTTP 503") || r["oldest_pending_seconds"] == nil {
+		t.Errorf("while down: %v, want backlog 9 and the last error", r)
+	}
+	for len(rx.all()) < 6 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	phase = "stall"
+	mu.Unlock()
+
+	got := rx.wait(9, 60*time.Second)
+	for _, id := range ids {
+		var titles []string
+		for _, d := range got {
+			if d.Data["id"] == id {
+				title, _ := d.Data["title"].(string)
+				titles = append(titles, d.Type+":"+title)
+			}
+		}
+		if want := []string{"user.created:", "user.updated:t1", "user.updated:t2"}; !slices.Equal(titles, want) {
+			t.Errorf("user %s got %v, want %v (commit order)", id, titles, want)
+		}
+	}
+	mu.Lock()
+	sid := stalled
+	mu.Unlock()
+	if a := rx.attemptsOf(sid); len(a) < 2 {
+		t.Errorf("the stalled event %s was tried %d times, want a retry after the timeout", sid, len(a))
+	}
+	for _, d := range got {
+		a := rx.attemptsOf(d.ID)
+		for _, x := range a {
+			if string(x.Body) != string(a[0].Body) {
+				t.Errorf("event %s: retries changed the body", d.ID)
+			}
+			verifySignature(t, x, testSecret)
+		}
+	}
+	r = waitRow(t, e, "rx", "recovery", func(r map[string]any) bool { return r["state"] == "active" && r["backlog"] == 0.0 })
+	if r["delivered"] != 9.0 {
+		t.Errorf("after recovery: %v", r)
+	}
+	e.waitLog("delivery failing", "webhook=rx")
+	e.waitLog("delivery recovered", "webhook=rx")
+}
+
+// TestWebhookGonePausesUntilResume: 410 pauses the endpoint; nothing is
+// sent while paused; resume delivers the backlog in order.
+func TestWebhookGonePausesUntilResume(t *testing.T) {
+	rx := newHookReceiver(t)
+	var mu sync.Mutex
+	gone := true
+	rx.setAnswer(func(int, *hookDelivery, http.ResponseWriter) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if gone {
+			return 410
+		}
+		return 200
+	})
+	e := newAdmEnv(t, hookConfig("50ms", hookTable("rx", rx.url())))
+	tok := e.issue("entra")
+	e.start()
+	u := e.mustCall(201, tok, "POST", "/Users", `{"userName":"p@example.org"}`)
+	waitRow(t, e, "rx", "paused", func(r map[string]any) bool { return r["state"] == "paused" })
+	e.waitLog("410 Gone", "webhook=rx")
+	e.mustCall(200, tok, "PATCH", "/Users/"+u["id"].(string), fmt.Sprintf(patchOp, `{"op":"replace","path":"title","value":"x"}`))
+	before := len(rx.all())
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(rx.all()); n != before {
+		t.Errorf("%d requests while paused, want none", n-before)
+	}
+	if r := listRow(t, e, "rx"); r["backlog"] != 2.0 {
+		t.Errorf("paused backlog: %v, want 2", r["backlog"])
+	}
+	mu.Lock()
+	gone = false
+	mu.Unlock()
+	_, msg := e.ok("webhooks", "resume", "rx")
+	if !strings.Contains(msg, "resumed") {
+		t.Errorf("resume said %q", msg)
+	}
+	got := rx.wait(2, 10*time.Second)
+	if ts := types(got); !slices.Equal(ts, []string{"user.created", "user.updated"}) {
+		t.Errorf("after resume: %v", ts)
+	}
+	waitRow(t, e, "rx", "active", func(r map[string]any) bool { return r["state"] == "active" && r["backlog"] == 0.0 })
+	e.fail("webhooks", "resume", "nope")
+}
+
+// TestWebhookRetryAfterAndRedirects: Retry-After delays the next attempt
+// beyond the backoff; a redirect is a failure and is not followed.
+func TestWebhookRetryAfterAndRedirects(t *testing.T) {
+	rx := newHookReceiver(t)
+	rx.setAnswer(func(n int, d *hookDelivery, w http.ResponseWriter) int {
+		if n == 0 {
+			w.Header().Set("Retry-After", "2")
+			return 503
+		}
+		return 204
+	})
+	redir := newHookReceiver(t)
+	redir.setAnswer(func(n int, d *hookDelivery, w http.ResponseWriter) int {
+		w.Header().Set("Location", "/elsewhere")
+		return 307
+	})
+	e := newAdmEnv(t, hookConfig("50ms", hookTable("rx", rx.url()), hookTable("redir", redir.url())))
+	tok := e.issue("entra")
+	e.start()
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"ra@example.org"}`)
+	got := rx.wait(1, 10*time.Second)
+	a := rx.attemptsOf(got[0].ID)
+	if len(a) != 2 {
+		t.Fatalf("%d attempts, want 2", len(a))
+	}
+	if gap := a[1].At.Sub(a[0].At); gap < 1900*time.Millisecond {
+		t.Errorf("second attempt %s after a Retry-After: 2 answer, want at least 2s", gap)
+	}
+	r := waitRow(t, e, "redir", "redirect failures", func(r map[string]any) bool { return len(redir.all()) >= 3 && r["state"] == "failing" })
+	if !strings.Contains(r["last_error"].(string), "redirect") || r["backlog"] != 1.0 {
+		t.Errorf("redirecting endpoint: %v", r)
+	}
+	redir.mu.Lock()
+	other := redir.other
+	redir.mu.Unlock()
+	if other != 0 {
+		t.Errorf("the redirect was followed %d times", other)
+	}
+}
+
+// TestWebhookSurvivesKillAndReplays: an event committed (201 sent) but not
+// delivered when the server is killed with SIGKILL is delivered after the
+// restart; replay sends it again with the same id.
+func TestWebhookSurvivesKillAndReplays(t *testing.T) {
+	rx := newHookReceiver(t)
+	var mu sync.Mutex
+	down := true
+	rx.setAnswer(func(int, *hookDelivery, http.ResponseWriter) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return 500
+		}
+		return 204
+	})
+	e := newAdmEnv(t, hookConfig("50ms", hookTable("rx", rx.url())))
+	tok := e.issue("entra")
+	e.start()
+	u := e.mustCall(201, tok, "POST", "/Users", `{"userName":"k@example.org"}`)
+	if err := e.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-e.exited
+	if n := len(rx.delivered()); n != 0 {
+		t.Fatalf("%d events accepted before the kill", n)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	e.start()
+	got := rx.wait(1, 20*time.Second)
+	if got[0].Type != "user.created" || got[0].Data["id"] != u["id"] {
+		t.Fatalf("after restart got %s %v", got[0].Type, got[0].Data["id"])
+	}
+	_, msg := e.ok("webhooks", "replay", "rx", "--since", "1h")
+	if !strings.Contains(msg, "1 event(s)") {
+		t.Errorf("replay said %q", msg)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ok []hookDelivery
+		for _, d := range rx.attemptsOf(got[0].ID) {
+			if d.Status == 204 {
+				ok = append(ok, d)
+			}
+		}
+		if len(ok) >= 2 {
+			if string(ok[1].Body) != string(ok[0].Body) {
+				t.Errorf("the replayed event's body differs")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replay did not deliver %s again", got[0].ID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(rx.delivered()); n != 1 {
+		t.Errorf("replay made %d distinct ids, want the same one", n)
+	}
+}
+
+// TestWebhookMaxAgeFailsThenRetry: an event not delivered within max_age
+// is failed and logged; webhooks retry delivers it once the receiver is
+// back; webhooks test sends a signed webhook.test and prints the answer.
+func TestWebhookMaxAgeFailsThenRetry(t *testing.T) {
+	rx := newHookReceiver(t)
+	var mu sync.Mutex
+	down := true
+	rx.setAnswer(func(n int, d *hookDelivery, w http.ResponseWriter) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return 500
+		}
+		if d.Type == "webhook.test" {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(200)
+			io.WriteString(w, "got it")
+			return 0
+		}
+		return 204
+	})
+	e := newAdmEnv(t, hookConfig("50ms", hookTable("rx", rx.url(), `max_age = "1s"`)))
+	tok := e.issue("entra")
+	e.start()
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"m@example.org"}`)
+	r := waitRow(t, e, "rx", "a failed event", func(r map[string]any) bool { return r["failed"] == 1.0 })
+	if r["backlog"] != 0.0 {
+		t.Errorf("after max_age: %v", r)
+	}
+	e.waitLog("level=ERROR", "event failed", "webhook=rx")
+	if msg := e.fail("webhooks", "test", "rx"); !strings.Contains(msg, "HTTP 500") {
+		t.Errorf("webhooks test against a failing receiver: %q", msg)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	out, _ := e.ok("webhooks", "test", "rx")
+	if !strings.Contains(out, "HTTP 200") || !strings.Contains(out, "got it") {
+		t.Errorf("webhooks test printed %q", out)
+	}
+	_, msg := e.ok("webhooks", "retry", "rx")
+	if !strings.Contains(msg, "1 failed event") {
+		t.Errorf("retry said %q", msg)
+	}
+	got := rx.wait(2, 10*time.Second) // the test event and the retried one
+	var sawTest, sawUser bool
+	for _, d := range got {
+		verifySignature(t, d, testSecret)
+		sawTest = sawTest || d.Type == "webhook.test"
+		sawUser = sawUser || d.Type == "user.created"
+	}
+	if !sawTest || !sawUser {
+		t.Errorf("got %v, want webhook.test and the retried user.created", types(got))
+	}
+	waitRow(t, e, "rx", "delivered", func(r map[string]any) bool { return r["delivered"] == 1.0 && r["backlog"] == 0.0 })
 }
