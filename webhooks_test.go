@@ -7,6 +7,7 @@ package main
 
 import (
 	"crypto/hmac"
+	"database/sql"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -663,4 +666,90 @@ func TestWebhookMaxAgeFailsThenRetry(t *testing.T) {
 		t.Errorf("got %v, want webhook.test and the retried user.created", types(got))
 	}
 	waitRow(t, e, "rx", "delivered", func(r map[string]any) bool { return r["delivered"] == 1.0 && r["backlog"] == 0.0 })
+}
+
+// TestWebhookConfig: [[webhooks]] is validated with errors that name the
+// endpoint and key but never the secret; a secret_file is trimmed.
+func TestWebhookConfig(t *testing.T) {
+	for _, tc := range []struct{ name, hooks, want string }{
+		{"bad name", hookTable("no spaces", "http://127.0.0.1:1/x"), "name"},
+		{"long name", hookTable(strings.Repeat("a", 65), "http://127.0.0.1:1/x"), "name"},
+		{"duplicate", hookTable("a", "http://127.0.0.1:1/x") + hookTable("a", "http://127.0.0.1:2/x"), "used twice"},
+		{"plain http elsewhere", hookTable("a", "http://hr.example.org/x"), "loopback"},
+		{"ftp", hookTable("a", "ftp://127.0.0.1/x"), "url"},
+		{"unknown event", hookTable("a", "http://127.0.0.1:1/x", `events = ["usr.*"]`), "usr.*"},
+		{"bad secret", strings.Replace(hookTable("a", "http://127.0.0.1:1/x"), testSecret, "whsec_short+notbase64!", 1), "base64"},
+		{"short secret", strings.Replace(hookTable("a", "http://127.0.0.1:1/x"), testSecret, "whsec_c2hvcnQ=", 1), "24 to 64"},
+		{"no secret", strings.Replace(hookTable("a", "http://127.0.0.1:1/x"), `secret = "`+testSecret+`"`, "", 1), "secret"},
+		{"both", hookTable("a", "http://127.0.0.1:1/x", `secret_file = "/x"`), "not both"},
+		{"retention", "[events]\nretention = \"0s\"\n", "retention"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newAdmEnv(t, tc.hooks)
+			msg := e.fail("webhooks", "list")
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q, want it to mention %q", msg, tc.want)
+			}
+			if strings.Contains(msg, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw") || strings.Contains(msg, "short+notbase64") {
+				t.Errorf("the error shows the secret: %q", msg)
+			}
+		})
+	}
+	// Allowed: https anywhere, http to another host with allow_http.
+	e := newAdmEnv(t, hookTable("a", "https://hr.example.org/x")+hookTable("b", "http://hr.example.org/x", "allow_http = true"))
+	e.ok("webhooks", "list")
+
+	// secret_file: read once at start, whitespace trimmed.
+	rx := newHookReceiver(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rx.secret")
+	if err := os.WriteFile(file, []byte("\n  "+testSecret+"  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e = newAdmEnv(t, fmt.Sprintf("[[webhooks]]\nname = \"rx\"\nurl = %q\nsecret_file = %q\n", rx.url(), file))
+	tok := e.issue("entra")
+	e.start()
+	if err := os.WriteFile(file, []byte("whsec_changed"), 0o600); err != nil { // read once: no effect
+		t.Fatal(err)
+	}
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"f@example.org"}`)
+	verifySignature(t, rx.wait(1, 10*time.Second)[0], testSecret)
+}
+
+// TestNoOutboxWithoutWebhooks: a server without [[webhooks]] stores no
+// events, and one whose endpoints subscribe to some types stores only
+// those.
+func TestNoOutboxWithoutWebhooks(t *testing.T) {
+	count := func(e *admEnv) int {
+		db, err := sql.Open("sqlite", e.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	e := newAdmEnv(t, "")
+	tok := e.issue("entra")
+	e.start()
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"n@example.org"}`)
+	e.mustCall(201, tok, "POST", "/Groups", `{"displayName":"n"}`)
+	if n := count(e); n != 0 {
+		t.Errorf("%d outbox rows without webhooks, want 0", n)
+	}
+	rx := newHookReceiver(t)
+	e = newAdmEnv(t, hookTable("rx", rx.url(), `events = ["group.*"]`))
+	tok = e.issue("entra")
+	e.start()
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"n@example.org"}`)
+	e.mustCall(201, tok, "POST", "/Groups", `{"displayName":"n"}`)
+	if got := types(rx.wait(1, 10*time.Second)); !slices.Equal(got, []string{"group.created"}) {
+		t.Errorf("got %v", got)
+	}
+	if n := count(e); n != 1 {
+		t.Errorf("%d outbox rows for one subscribed change, want 1", n)
+	}
 }
