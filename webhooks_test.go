@@ -7,8 +7,8 @@ package main
 
 import (
 	"crypto/hmac"
-	"database/sql"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
