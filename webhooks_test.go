@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -752,4 +754,74 @@ func TestNoOutboxWithoutWebhooks(t *testing.T) {
 	if n := count(e); n != 1 {
 		t.Errorf("%d outbox rows for one subscribed change, want 1", n)
 	}
+}
+
+// TestReadmeReceiverExample builds the README's Go receiver (standard
+// library only) and has it verify real deliveries: the example users copy
+// must work.
+func TestReadmeReceiverExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "### A receiver in Go, standard library only\n\n```go\n")
+	if !ok {
+		t.Fatal("README has no Go receiver example")
+	}
+	src, _, _ := strings.Cut(rest, "```\n")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if !strings.Contains(src, `"127.0.0.1:9000"`) {
+		t.Fatal("the example no longer listens on 127.0.0.1:9000; update this test")
+	}
+	src = strings.Replace(src, `"127.0.0.1:9000"`, strconv.Quote(addr), 1)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module receiver\n\ngo 1.22\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "receiver")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("the README receiver does not build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "SCIMD_WEBHOOK_SECRET="+testSecret)
+	logs := &e2eLog{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	e := newAdmEnv(t, hookConfig("50ms", hookTable("rx", "http://"+addr+"/hooks/scimd")))
+	tok := e.issue("entra")
+	e.start()
+	u := e.mustCall(201, tok, "POST", "/Users", `{"userName":"readme@example.org"}`)
+	waitRow(t, e, "rx", "the delivery accepted", func(r map[string]any) bool { return r["delivered"] == 1.0 })
+	if !strings.Contains(logs.String(), "user.created "+u["id"].(string)) {
+		t.Errorf("the receiver logged %q, want the user.created event", logs.String())
+	}
+	// A wrong secret is refused by the example (401), so scimd keeps retrying.
+	cmd.Process.Kill()
+	cmd.Wait()
+	bad := exec.Command(bin)
+	bad.Env = append(os.Environ(), "SCIMD_WEBHOOK_SECRET=whsec_"+base64.StdEncoding.EncodeToString([]byte("another secret of 24 bytes")))
+	if err := bad.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bad.Process.Kill(); bad.Wait() })
+	time.Sleep(200 * time.Millisecond)
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"readme2@example.org"}`)
+	waitRow(t, e, "rx", "the signature refused", func(r map[string]any) bool {
+		s, _ := r["last_error"].(string)
+		return strings.Contains(s, "HTTP 401")
+	})
 }

@@ -232,10 +232,10 @@ func (r *runner) refresh(ctx context.Context) bool {
 // in one transaction, repeat; sleep when nothing is due.
 func (r *runner) run(ctx context.Context) {
 	last := time.Now()
-	paused := r.refreshPaused(ctx)
+	paused := r.refresh(ctx)
 	for ctx.Err() == nil {
 		if time.Since(last) >= poll {
-			paused = r.refreshPaused(ctx)
+			paused = r.refresh(ctx)
 			last = time.Now()
 		}
 		if paused {
@@ -273,17 +273,11 @@ func (r *runner) run(ctx context.Context) {
 			r.sleep(ctx, wake)
 			continue
 		}
-		gone := r.round(ctx, due)
-		if gone {
-			paused = true
-		}
-		if time.Since(last) >= poll || gone {
-			r.refresh(ctx)
+		if r.round(ctx, due) {
+			paused = r.refresh(ctx)
 		}
 	}
 }
-
-func (r *runner) refreshPaused(ctx context.Context) bool { return r.refresh(ctx) }
 
 // heads picks, in commit order, each resource's earliest pending delivery,
 // and of those the ones due now; next is the earliest time a head not yet
@@ -409,11 +403,9 @@ func (r *runner) attempt(ctx context.Context, p store.Delivery, ev *store.Outbox
 		return res
 	}
 	if ctx.Err() != nil {
-		// Stopping: this attempt does not count.
-		res.Attempts = p.Attempts
-		res.Error = "interrupted by shutdown"
-		res.NextAt = now
-		return res
+		// Stopping: this attempt does not count and is not recorded; the
+		// event stays pending and is sent after the restart.
+		return store.DeliveryResult{}
 	}
 	res.Error = a.Err
 	if a.Status == http.StatusGone {
