@@ -45,14 +45,18 @@ func TestOutboxRetention(t *testing.T) {
 	if err != nil || len(p) != 1 {
 		t.Fatalf("pending for a: %v, %v", p, err)
 	}
-	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Attempts: 1, Delivered: true}}); err != nil {
+	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
 		t.Fatal(err)
 	}
 	// Delivered to a, still pending for b: kept.
 	if n, _ := s.PruneOutbox(ctx, future, []string{"a", "b"}); n != 0 {
 		t.Errorf("pruned %d events still pending for b", n)
 	}
-	if err := s.RecordDeliveries(ctx, "b", []DeliveryResult{{Seq: p[0].Seq, Attempts: 3, Failed: true, Error: "HTTP 500"}}); err != nil {
+	pb, err := s.PendingDeliveries(ctx, "b", 10)
+	if err != nil || len(pb) != 1 {
+		t.Fatalf("pending for b: %v, %v", pb, err)
+	}
+	if err := s.RecordDeliveries(ctx, "b", []DeliveryResult{{Seq: pb[0].Seq, Since: pb[0].Since, Attempts: 3, Failed: true, Error: "HTTP 500"}}); err != nil {
 		t.Fatal(err)
 	}
 	// Done with everywhere, but younger than the retention: kept.
@@ -76,6 +80,18 @@ func TestOutboxRetention(t *testing.T) {
 	}
 	if n, _ := s.FanOut(ctx, "a", nil, 100); n != 1 {
 		t.Errorf("fan-out after pruning passed %d events, want 1", n)
+	}
+	// An outcome is not recorded over a replay made while it was sent.
+	p, _ = s.PendingDeliveries(ctx, "a", 10)
+	time.Sleep(2 * time.Millisecond) // since has millisecond resolution
+	if _, err := s.ReplayWebhook(ctx, "a", nil, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if p2, _ := s.PendingDeliveries(ctx, "a", 10); len(p2) != 1 {
+		t.Errorf("the replayed event is no longer pending: %v", p2)
 	}
 }
 

@@ -72,6 +72,7 @@ type Delivery struct {
 // DeliveryResult is the outcome of one attempt.
 type DeliveryResult struct {
 	Seq       int64
+	Since     time.Time // the Delivery's Since: an outcome is not recorded over a retry or replay made meanwhile
 	Attempts  int       // attempts made, this one included
 	Delivered bool      // a 2xx answer
 	Failed    bool      // given up: max_age passed
@@ -134,38 +135,47 @@ func (s *Store) SetupWebhooks(ctx context.Context, names []string) error {
 // It returns how many outbox rows it passed.
 func (s *Store) FanOut(ctx context.Context, name string, patterns []string, limit int) (int64, error) {
 	var passed int64
-	cond, args := typeMatch(patterns)
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		var cur, hi int64
-		if err := tx.QueryRow(`SELECT cursor FROM webhook_endpoints WHERE name = ?`, name).Scan(&cur); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return ErrNoWebhook
-			}
-			return classify(err)
-		}
-		if err := tx.QueryRow(`SELECT coalesce(max(seq), 0), count(*) FROM (SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)`, cur, limit).
-			Scan(&hi, &passed); err != nil {
-			return classify(err)
-		}
-		if passed == 0 {
-			return nil
-		}
-		a := append([]any{name, s.stamp(), cur, hi}, args...)
-		if _, err := tx.Exec(`INSERT OR IGNORE INTO webhook_deliveries (endpoint, seq, resource_id, since)
-			SELECT ?, seq, resource_id, ? FROM outbox WHERE seq > ? AND seq <= ? AND `+cond, a...); err != nil {
-			return classify(err)
-		}
-		_, err := tx.Exec(`UPDATE webhook_endpoints SET cursor = ? WHERE name = ?`, hi, name)
-		return classify(err)
+		var err error
+		passed, err = s.fanOut(tx, name, patterns, limit)
+		return err
 	})
 	return passed, err
+}
+
+func (s *Store) fanOut(tx *sql.Tx, name string, patterns []string, limit int) (int64, error) {
+	var cur, hi, passed int64
+	q := s.writeQ(tx)
+	if err := q.QueryRow(`SELECT cursor FROM webhook_endpoints WHERE name = ?`, name).Scan(&cur); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, ErrNoWebhook
+		}
+		return 0, classify(err)
+	}
+	if err := q.QueryRow(`SELECT coalesce(max(seq), 0), count(*) FROM (SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)`, cur, limit).
+		Scan(&hi, &passed); err != nil {
+		return 0, classify(err)
+	}
+	if passed == 0 {
+		return 0, nil
+	}
+	cond, args := typeMatch(patterns)
+	a := append([]any{name, s.stamp(), cur, hi}, args...)
+	if _, err := q.Exec(`INSERT OR IGNORE INTO webhook_deliveries (endpoint, seq, resource_id, since)
+		SELECT ?, seq, resource_id, ? FROM outbox WHERE seq > ? AND seq <= ? AND `+cond, a...); err != nil {
+		return 0, classify(err)
+	}
+	_, err := q.Exec(`UPDATE webhook_endpoints SET cursor = ? WHERE name = ?`, hi, name)
+	return passed, classify(err)
 }
 
 // PendingDeliveries lists up to limit pending deliveries of an endpoint in
 // commit order, due or not (the deliverer keeps each resource's events in
 // order, so a later event waits for an earlier one in backoff).
 func (s *Store) PendingDeliveries(ctx context.Context, name string, limit int) ([]Delivery, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, resource_id, attempts, next_at, since FROM webhook_deliveries
+	// INDEXED BY: without it SQLite walks the primary key, through every
+	// delivered row of the endpoint, to find the few pending ones.
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, resource_id, attempts, next_at, since FROM webhook_deliveries INDEXED BY webhook_pending
 		WHERE endpoint = ? AND state = 0 ORDER BY seq LIMIT ?`, name, limit)
 	if err != nil {
 		return nil, classify(err)
@@ -232,51 +242,84 @@ func (s *Store) RecordDeliveries(ctx context.Context, name string, results []Del
 	if len(results) == 0 {
 		return nil
 	}
-	now := s.stamp()
-	return s.write(ctx, func(tx *sql.Tx) error {
-		q := s.writeQ(tx)
-		var delivered, failed int64
-		var lastOK, lastErr, gone bool
-		var errText string
-		for _, r := range results {
-			var err error
-			switch {
-			case r.Delivered:
-				delivered++
-				lastOK = true
-				_, err = q.Exec(`UPDATE webhook_deliveries SET state = 1, attempts = ?, done_at = ?, last_error = '' WHERE endpoint = ? AND seq = ?`,
-					r.Attempts, now, name, r.Seq)
-			case r.Failed:
-				failed++
-				lastErr, errText = true, r.Error
-				_, err = q.Exec(`UPDATE webhook_deliveries SET state = 2, attempts = ?, done_at = ?, last_error = ? WHERE endpoint = ? AND seq = ?`,
-					r.Attempts, now, r.Error, name, r.Seq)
-			default:
-				lastErr, errText = true, r.Error
-				gone = gone || r.Gone
-				_, err = q.Exec(`UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE endpoint = ? AND seq = ? AND state = 0`,
-					r.Attempts, r.NextAt.UTC().Format(timeFormat), r.Error, name, r.Seq)
-			}
-			if err != nil {
-				return classify(err)
+	return s.write(ctx, func(tx *sql.Tx) error { return s.record(tx, name, results) })
+}
+
+// Advance is RecordDeliveries and FanOut in one transaction, so that a
+// delivery round costs the writer one job (and one commit), however many
+// events it delivered.
+func (s *Store) Advance(ctx context.Context, name string, results []DeliveryResult, patterns []string, limit int) (int64, error) {
+	var passed int64
+	if len(results) == 0 {
+		// Nothing to record: look on the read pool whether there is
+		// anything new, so an idle deliverer never takes the writer.
+		var news bool
+		if err := s.r.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(seq), 0) FROM outbox) > coalesce((SELECT cursor FROM webhook_endpoints WHERE name = ?), 0)`, name).
+			Scan(&news); err != nil {
+			return 0, classify(err)
+		}
+		if !news {
+			return 0, nil
+		}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if len(results) > 0 {
+			if err := s.record(tx, name, results); err != nil {
+				return err
 			}
 		}
-		var ok, bad, paused any
-		if lastOK {
-			ok = now
-		}
-		if lastErr {
-			bad = now
-		}
-		if gone {
-			paused = now
-		}
-		_, err := q.Exec(`UPDATE webhook_endpoints SET delivered = delivered + ?, failed = failed + ?,
-			last_success = coalesce(?, last_success), last_error_at = coalesce(?, last_error_at),
-			last_error = CASE WHEN ? IS NULL THEN last_error ELSE ? END, paused = coalesce(?, paused) WHERE name = ?`,
-			delivered, failed, ok, bad, bad, errText, paused, name)
-		return classify(err)
+		var err error
+		passed, err = s.fanOut(tx, name, patterns, limit)
+		return err
 	})
+	return passed, err
+}
+
+func (s *Store) record(tx *sql.Tx, name string, results []DeliveryResult) error {
+	now := s.stamp()
+	q := s.writeQ(tx)
+	var delivered, failed int64
+	var lastOK, lastErr, gone bool
+	var errText string
+	for _, r := range results {
+		var err error
+		switch {
+		case r.Delivered:
+			delivered++
+			lastOK = true
+			// Only the count is kept: the event itself stays in the
+			// outbox for replay until the retention passes.
+			_, err = q.Exec(`DELETE FROM webhook_deliveries WHERE endpoint = ? AND seq = ? AND since = ?`, name, r.Seq, r.Since.UTC().Format(timeFormat))
+		case r.Failed:
+			failed++
+			lastErr, errText = true, r.Error
+			_, err = q.Exec(`UPDATE webhook_deliveries SET state = 2, attempts = ?, done_at = ?, last_error = ? WHERE endpoint = ? AND seq = ? AND since = ?`,
+				r.Attempts, now, r.Error, name, r.Seq, r.Since.UTC().Format(timeFormat))
+		default:
+			lastErr, errText = true, r.Error
+			gone = gone || r.Gone
+			_, err = q.Exec(`UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE endpoint = ? AND seq = ? AND state = 0 AND since = ?`,
+				r.Attempts, r.NextAt.UTC().Format(timeFormat), r.Error, name, r.Seq, r.Since.UTC().Format(timeFormat))
+		}
+		if err != nil {
+			return classify(err)
+		}
+	}
+	var ok, bad, paused any
+	if lastOK {
+		ok = now
+	}
+	if lastErr {
+		bad = now
+	}
+	if gone {
+		paused = now
+	}
+	_, err := q.Exec(`UPDATE webhook_endpoints SET delivered = delivered + ?, failed = failed + ?,
+		last_success = coalesce(?, last_success), last_error_at = coalesce(?, last_error_at),
+		last_error = CASE WHEN ? IS NULL THEN last_error ELSE ? END, paused = coalesce(?, paused) WHERE name = ?`,
+		delivered, failed, ok, bad, bad, errText, paused, name)
+	return classify(err)
 }
 
 // WebhookStatus reads an endpoint's state and backlog: pending deliveries
@@ -425,14 +468,34 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time, names []strin
 				args = append(args, nm)
 			}
 			args = append(args, pruneBatch)
-			res, err := tx.Exec(`DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.time < ?
+			rows, err := tx.Query(`DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.time < ?
 				AND o.seq <= coalesce((SELECT min(cursor) FROM webhook_endpoints WHERE name IN (`+in+`)), 9223372036854775807)
-				AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.seq = o.seq AND d.state = 0 AND d.endpoint IN (`+in+`))
-				ORDER BY o.seq LIMIT ?)`, args...)
+				AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint IN (`+in+`) AND d.seq = o.seq AND d.state = 0)
+				ORDER BY o.seq LIMIT ?) RETURNING seq`, args...)
 			if err != nil {
 				return classify(err)
 			}
-			n, _ = res.RowsAffected()
+			var gone []int64
+			for rows.Next() {
+				var seq int64
+				if err := rows.Scan(&seq); err != nil {
+					rows.Close()
+					return err
+				}
+				gone = append(gone, seq)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return classify(err)
+			}
+			n = int64(len(gone))
+			// Their failed rows (and any of endpoints no longer
+			// configured) go with them, by primary key.
+			for _, seq := range gone {
+				if _, err := tx.Exec(`DELETE FROM webhook_deliveries WHERE endpoint IN (SELECT name FROM webhook_endpoints) AND seq = ?`, seq); err != nil {
+					return classify(err)
+				}
+			}
 			return nil
 		})
 		if err != nil {

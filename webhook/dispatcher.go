@@ -40,6 +40,10 @@ const (
 	// poll is how often the deliverer looks at the database for what the
 	// admin commands changed (resume, retry, replay) and refreshes Stats.
 	poll = time.Second
+	// coalesce and coalesceWait: after a round of fewer than coalesce
+	// events, wait coalesceWait before the next.
+	coalesce     = 64
+	coalesceWait = 10 * time.Millisecond
 	// pruneEvery is how often delivered events past retention are pruned.
 	pruneEvery = time.Hour
 )
@@ -233,27 +237,62 @@ func (r *runner) refresh(ctx context.Context) bool {
 func (r *runner) run(ctx context.Context) {
 	last := time.Now()
 	paused := r.refresh(ctx)
+	var done []store.DeliveryResult // outcomes of the last round, not yet recorded
+	small := false                  // the last round was small (see coalesce)
+	defer func() {
+		// Stopping: what was delivered must not be sent again after the
+		// restart.
+		if err := r.d.st.RecordDeliveries(context.WithoutCancel(ctx), r.ep.Name, done); err != nil {
+			r.d.log.Warn("webhooks: recording deliveries failed; they will be sent again", "webhook", r.ep.Name, "error", err)
+		}
+	}()
 	for ctx.Err() == nil {
 		if time.Since(last) >= poll {
 			paused = r.refresh(ctx)
 			last = time.Now()
 		}
-		if paused {
+		if paused && len(done) == 0 {
 			r.sleep(ctx, time.Now().Add(poll))
 			continue
 		}
+		// Record the last round and take in new events: one transaction.
 		for {
-			n, err := r.d.st.FanOut(ctx, r.ep.Name, r.ep.Events, fanOutBatch)
+			n, err := r.d.st.Advance(ctx, r.ep.Name, done, r.ep.Events, fanOutBatch)
 			if err != nil {
 				if ctx.Err() == nil {
-					r.d.log.Warn("webhooks: reading new events failed", "webhook", r.ep.Name, "error", err)
+					r.d.log.Warn("webhooks: recording deliveries or reading new events failed", "webhook", r.ep.Name, "error", err)
 				}
 				r.sleep(ctx, time.Now().Add(poll))
 				break
 			}
+			gone := false
+			for _, res := range done {
+				gone = gone || res.Gone
+			}
+			done = nil
+			if gone {
+				paused = r.refresh(ctx)
+			}
 			if n < fanOutBatch {
 				break
 			}
+		}
+		if paused || ctx.Err() != nil {
+			continue
+		}
+		if small {
+			// The last round was small: its outcomes are recorded; let a
+			// few more commits gather before the next, so delivery costs
+			// the writer few transactions while it keeps pace (a few
+			// milliseconds of latency).
+			small = false
+			t := time.NewTimer(coalesceWait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			continue
 		}
 		pending, err := r.d.st.PendingDeliveries(ctx, r.ep.Name, window)
 		if err != nil {
@@ -273,9 +312,8 @@ func (r *runner) run(ctx context.Context) {
 			r.sleep(ctx, wake)
 			continue
 		}
-		if r.round(ctx, due) {
-			paused = r.refresh(ctx)
-		}
+		done = r.round(ctx, due)
+		small = len(due) < coalesce
 	}
 }
 
@@ -310,8 +348,8 @@ func (r *runner) sleep(ctx context.Context, until time.Time) {
 }
 
 // round sends one event to each of the due resources, conns at a time,
-// and records the outcomes. It reports whether the receiver answered 410.
-func (r *runner) round(ctx context.Context, due []store.Delivery) bool {
+// and returns the outcomes for the caller to record.
+func (r *runner) round(ctx context.Context, due []store.Delivery) []store.DeliveryResult {
 	seqs := make([]int64, len(due))
 	for i, p := range due {
 		seqs[i] = p.Seq
@@ -322,7 +360,7 @@ func (r *runner) round(ctx context.Context, due []store.Delivery) bool {
 			r.d.log.Warn("webhooks: reading events failed", "webhook", r.ep.Name, "error", err)
 		}
 		r.sleep(ctx, time.Now().Add(poll))
-		return false
+		return nil
 	}
 	results := make([]store.DeliveryResult, len(due))
 	sem := make(chan struct{}, conns)
@@ -352,13 +390,8 @@ func (r *runner) round(ctx context.Context, due []store.Delivery) bool {
 		}
 		out = append(out, res)
 	}
-	// The outcome is recorded even while stopping: what was delivered
-	// should not be sent again after the restart.
-	if err := r.d.st.RecordDeliveries(context.WithoutCancel(ctx), r.ep.Name, out); err != nil {
-		r.d.log.Warn("webhooks: recording deliveries failed; they will be sent again", "webhook", r.ep.Name, "error", err)
-	}
 	r.logTransition(out, failed, gone)
-	return gone
+	return out
 }
 
 // logTransition logs when an endpoint starts failing, recovers or is
@@ -389,7 +422,7 @@ func (r *runner) logTransition(out []store.DeliveryResult, failed int, gone bool
 
 // attempt sends one event and decides what happens next.
 func (r *runner) attempt(ctx context.Context, p store.Delivery, ev *store.OutboxEvent) store.DeliveryResult {
-	res := store.DeliveryResult{Seq: p.Seq, Attempts: p.Attempts + 1}
+	res := store.DeliveryResult{Seq: p.Seq, Since: p.Since, Attempts: p.Attempts + 1}
 	body, err := r.body(ev)
 	if err != nil {
 		// A stored event that cannot be rendered will not improve: fail it.

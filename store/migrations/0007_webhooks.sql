@@ -17,7 +17,8 @@ CREATE TABLE outbox (
 	version     INTEGER,
 	refs        TEXT                -- a user's groups at the change, JSON; NULL when none
 );
-CREATE INDEX outbox_time ON outbox(time);
+-- No index on time: seq order is time order, and only pruning and replay
+-- (rare) look by time; every index here costs each change a write.
 
 -- Per endpoint: how far the outbox has been fanned out to it (cursor), and
 -- what the admin commands and the deliverer record.
@@ -32,12 +33,13 @@ CREATE TABLE webhook_endpoints (
 	failed        INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
--- One row per (endpoint, event): state 0 pending, 1 delivered, 2 failed.
+-- One row per (endpoint, event) not yet delivered: state 0 pending, 2
+-- failed (a delivered event's row is deleted; the endpoint counts it).
 -- since is when the row last became pending (fan-out, retry, replay):
--- max_age counts from it.
+-- max_age counts from it. Pruning deletes rows with their events.
 CREATE TABLE webhook_deliveries (
 	endpoint    TEXT    NOT NULL,
-	seq         INTEGER NOT NULL REFERENCES outbox(seq) ON DELETE CASCADE,
+	seq         INTEGER NOT NULL,
 	resource_id TEXT    NOT NULL,
 	state       INTEGER NOT NULL DEFAULT 0,
 	attempts    INTEGER NOT NULL DEFAULT 0,
@@ -49,4 +51,3 @@ CREATE TABLE webhook_deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX webhook_pending ON webhook_deliveries(endpoint, seq) WHERE state = 0;
 CREATE INDEX webhook_failed ON webhook_deliveries(endpoint, seq) WHERE state = 2;
-CREATE INDEX webhook_deliveries_seq ON webhook_deliveries(seq);
