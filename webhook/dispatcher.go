@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"scimd/store"
@@ -99,6 +100,9 @@ type runner struct {
 	// failing is whether the last round ended in errors, for logging
 	// transitions rather than every failed attempt.
 	failing bool
+	// hold is when the endpoint may be tried again after a round in which
+	// nothing got through (the receiver is down); zero when not held.
+	hold time.Time
 }
 
 // New makes a dispatcher; Start runs it.
@@ -294,6 +298,10 @@ func (r *runner) run(ctx context.Context) {
 			t.Stop()
 			continue
 		}
+		if now := time.Now(); now.Before(r.hold) {
+			r.sleep(ctx, minTime(r.hold, now.Add(poll)))
+			continue
+		}
 		pending, err := r.d.st.PendingDeliveries(ctx, r.ep.Name, window)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -315,6 +323,13 @@ func (r *runner) run(ctx context.Context) {
 		done = r.round(ctx, due)
 		small = len(due) < coalesce
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // heads picks, in commit order, each resource's earliest pending delivery,
@@ -364,19 +379,45 @@ func (r *runner) round(ctx context.Context, due []store.Delivery) []store.Delive
 	}
 	results := make([]store.DeliveryResult, len(due))
 	sem := make(chan struct{}, conns)
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		ok, fail atomic.Int64
+	)
 	for i, p := range due {
 		ev := events[p.Seq]
 		if ev == nil {
 			continue // pruned meanwhile: nothing to send
 		}
 		sem <- struct{}{}
+		if fail.Load() >= conns && ok.Load() == 0 {
+			// The receiver is down, not one event bad: stop here. The
+			// rest wait for the endpoint's hold (below) instead of each
+			// costing an attempt (up to 10 s when it does not answer).
+			<-sem
+			break
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			results[i] = r.attempt(ctx, p, ev)
+			if results[i].Delivered {
+				ok.Add(1)
+			} else if results[i].Seq != 0 {
+				fail.Add(1)
+			}
 		})
 	}
 	wg.Wait()
+	if ok.Load() == 0 && fail.Load() > 0 {
+		// Nothing got through: hold the whole endpoint until the earliest
+		// retry, so events not tried in this round follow the backoff too.
+		var hold time.Time
+		for _, res := range results {
+			if res.Seq != 0 && !res.Failed && !res.Gone && (hold.IsZero() || res.NextAt.Before(hold)) {
+				hold = res.NextAt
+			}
+		}
+		r.hold = hold
+	}
 	out := results[:0]
 	gone := false
 	failed := 0

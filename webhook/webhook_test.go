@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -189,5 +190,44 @@ func waitStat(t *testing.T, d *Dispatcher, what string, cond func(Stat) bool) St
 			t.Fatalf("Stats never showed %s: %+v", what, s[0])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDownReceiverIsHeld: when nothing gets through, a round stops after
+// one attempt per connection and the endpoint waits for the backoff,
+// instead of trying every pending event (each up to 10 s when the
+// receiver does not answer).
+func TestDownReceiverIsHeld(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{Events: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var hits atomic.Int64
+	rx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.WriteHeader(503)
+	}))
+	defer rx.Close()
+	key, _ := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	ctx := context.Background()
+	if err := st.SetupWebhooks(ctx, []string{"rx"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		if _, err := st.Create(ctx, store.Actor{}, store.Users, map[string]any{"userName": fmt.Sprintf("u%d@x", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := New(st, Options{Endpoints: []Endpoint{{Name: "rx", URL: rx.URL, Key: key}}, RetryBase: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Render: func(k store.Kind, r *store.Resource) map[string]any { return map[string]any{"id": r.ID} }})
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	time.Sleep(time.Second) // well inside the first backoff (1.5 s at least)
+	if n := hits.Load(); n == 0 || n > 2*conns {
+		t.Errorf("%d attempts in the first second for 200 events at a down receiver, want 1 to %d", n, 2*conns)
 	}
 }
