@@ -145,9 +145,11 @@ func writeEvent(w io.Writer, e *store.Event) error {
 	if !e.Failed() && e.Detail != "" {
 		what += " (" + e.Detail + ")" // which members changed
 	}
+	// Every field but the time and status comes from a client: escaped
+	// (cli_safe.go); %q escapes the agent's unprintable runes likewise.
 	_, err := fmt.Fprintf(w, "%s  %s  %-13s  %-5s  %s  %s  token=%s  %s  agent=%q\n",
-		e.Time.Local().Format("2006-01-02 15:04:05"), status, e.Op, dash(e.ResourceType), dash(e.Name), dash(e.ResourceID),
-		dash(e.Token), strings.ReplaceAll(what, "\n", " "), e.Agent)
+		e.Time.Local().Format("2006-01-02 15:04:05"), status, safeText(e.Op), safeText(dash(e.ResourceType)), safeText(dash(e.Name)),
+		safeText(dash(e.ResourceID)), safeText(dash(e.Token)), safeText(what), e.Agent)
 	return err
 }
 

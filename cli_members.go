@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -78,9 +78,7 @@ func (c GroupsMembersCmd) Run(cli *CLI) error {
 		rows = append(rows, row)
 	}
 	if c.JSON {
-		e := json.NewEncoder(os.Stdout)
-		e.SetIndent("", "  ")
-		return e.Encode(rows)
+		return writeJSONValue(os.Stdout, rows)
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tUSERNAME\tDISPLAY NAME\tACTIVE\tROLES\tID")
@@ -89,12 +87,13 @@ func (c GroupsMembersCmd) Run(cli *CLI) error {
 		if r.Active != nil {
 			active = fmt.Sprint(*r.Active)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Type, r.UserName, r.DisplayName, active, strings.Join(r.Roles, ", "), r.ID)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Type, safeText(r.UserName), safeText(r.DisplayName), active,
+			safeText(strings.Join(r.Roles, ", ")), safeText(r.ID))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "%d members of %q\n", len(rows), g.Doc["displayName"])
+	fmt.Fprintf(os.Stderr, "%d members of %s\n", len(rows), strconv.Quote(str(g.Doc["displayName"])))
 	return nil
 }
 

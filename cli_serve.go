@@ -84,6 +84,15 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	if err != nil {
 		return err
 	}
+	// Only one server per database (store/files.go): a second one would
+	// run its own migrations, index changes and log pruning beside the
+	// first. Taken before Open, released after Close (defers run last-in
+	// first-out).
+	lock, err := store.LockServer(cfg.Database.Path)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
 		Events: cfg.webhookEvents()})
 	if err != nil {
@@ -93,7 +102,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	defer startAdminJobs(ctx, cfg, st, log)() // token expiry warnings, log retention (cli_log.go)
 	srv := server.New(st, server.Config{
 		BasePath:   cfg.Server.BasePath,
-		PublicURL:  cfg.Server.PublicURL,
+		PublicURL:  publicURL(cfg), // tls.go
 		MaxBody:    cfg.Limits.MaxBodyBytes,
 		MaxResults: cfg.Limits.MaxResults,
 		Limits:     cfg.scimLimits(),

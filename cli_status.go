@@ -127,7 +127,7 @@ func (c StatusCmd) Run(cli *CLI) error {
 
 func printStatus(r statusReport, now time.Time) {
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "database\t%s (%s, write-ahead log %s, schema version %d)\n", r.Database.Path,
+	fmt.Fprintf(tw, "database\t%s (%s, write-ahead log %s, schema version %d)\n", safeText(r.Database.Path),
 		byteSize(r.Database.Bytes), byteSize(r.Database.WALBytes), r.Database.SchemaVersion)
 	users := fmt.Sprintf("%d active (licensed), %d inactive", r.Users.Active, r.Users.Inactive)
 	if r.Users.Deleted > 0 {
@@ -154,8 +154,8 @@ func printStatus(r statusReport, now time.Time) {
 		if !t.Current {
 			state += " (old secret)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.Name, t.IDP, state, t.Expires.Local().Format("2006-01-02"),
-			t.DaysLeft, timeOrNever(t.LastUsed), dash(t.LastAgent))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", safeText(t.Name), safeText(t.IDP), state, t.Expires.Local().Format("2006-01-02"),
+			t.DaysLeft, timeOrNever(t.LastUsed), safeText(dash(t.LastAgent)))
 	}
 	tw.Flush()
 }

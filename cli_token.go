@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"text/tabwriter"
 	"time"
+
+	"github.com/alecthomas/kong"
 
 	"scimd/store"
 )
@@ -56,8 +59,10 @@ Examples:
   TOKEN=$(scimd token issue --name test --idp generic --expires 1d)`
 }
 
-// Run issues the token.
-func (c TokenIssueCmd) Run(cli *CLI) error {
+// Run issues the token. Without --idp the token is for Entra ID, and one
+// line on stderr says so: the choice changes what PATCH replace on members
+// does, which an Okta or script user should not learn from lost members.
+func (c TokenIssueCmd) Run(cli *CLI, kctx *kong.Context) error {
 	cfg, err := Load(cli.Config)
 	if err != nil {
 		return err
@@ -82,6 +87,9 @@ func (c TokenIssueCmd) Run(cli *CLI) error {
 		return err
 	}
 	fmt.Println(secret)
+	if !flagGiven(kctx, "idp") {
+		fmt.Fprintf(os.Stderr, "no --idp given: token %q is for entra, so PATCH replace on a group's members adds them; use --idp okta or --idp generic for RFC 7644 replace\n", t.Name)
+	}
 	scope := ""
 	if t.Scope == store.ScopeRead {
 		scope = " (read-only)"
@@ -187,8 +195,8 @@ func (c TokenListCmd) Run(cli *CLI) error {
 		if r.State == "rotating" && r.Retires != nil {
 			state += " until " + r.Retires.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Name, r.IDP, r.Scope, r.Created.Local().Format("2006-01-02"),
-			r.Expires.Local().Format("2006-01-02"), r.DaysLeft, timeOrNever(r.LastUsed), dash(r.LastAgent), state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", safeText(r.Name), safeText(r.IDP), r.Scope, r.Created.Local().Format("2006-01-02"),
+			r.Expires.Local().Format("2006-01-02"), r.DaysLeft, timeOrNever(r.LastUsed), safeText(dash(r.LastAgent)), state)
 	}
 	return tw.Flush()
 }
@@ -528,8 +536,27 @@ func openConfigured(cli *CLI) (*store.Store, error) {
 
 // writeJSONValue prints v as indented JSON.
 func writeJSONValue(w *os.File, v any) error {
-	e := json.NewEncoder(w)
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
 	e.SetIndent("", "  ")
 	e.SetEscapeHTML(false)
-	return e.Encode(v)
+	if err := e.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(jsonSafe(b.Bytes())) // cli_safe.go
+	return err
+}
+
+// flagGiven reports whether the flag called name was on the command line
+// (rather than taking its default).
+func flagGiven(kctx *kong.Context, name string) bool {
+	if kctx == nil {
+		return false
+	}
+	for _, p := range kctx.Path {
+		if p.Flag != nil && p.Flag.Name == name {
+			return true
+		}
+	}
+	return false
 }

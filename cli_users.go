@@ -146,7 +146,7 @@ func runExport(cli *CLI, k store.Kind, f ExportFlags, sel Selection) error {
 	defer st.Close()
 	ctx := context.Background()
 
-	out := &outputFile{path: f.Output}
+	out := &outputFile{st: st, path: f.Output}
 	w, err := out.open()
 	if err != nil {
 		return err
@@ -196,6 +196,7 @@ func runExport(cli *CLI, k store.Kind, f ExportFlags, sel Selection) error {
 // renamed into place once complete, so a failed export never leaves a
 // truncated file where a good one was.
 type outputFile struct {
+	st   *store.Store
 	path string
 	f    *os.File
 	tmp  string
@@ -207,15 +208,22 @@ func (o *outputFile) open() (io.Writer, error) {
 		o.path = ""
 		return os.Stdout, nil
 	}
-	if fi, err := os.Stat(o.path); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("--output %s is a directory", o.path)
+	// Only a regular file (or nothing) is replaced: never a link, a
+	// device, a pipe or the live database (store.CheckDestination).
+	if err := o.st.CheckDestination(o.path); err != nil {
+		return nil, fmt.Errorf("--output %w", err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(o.path), "."+filepath.Base(o.path)+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("--output: %w", err)
+		return nil, fmt.Errorf("--output %s: cannot create a file in its folder: %w", o.path, errors.Unwrap(err))
 	}
 	o.f, o.tmp = f, f.Name()
-	return f, nil // CreateTemp makes it 0600: exports hold personal data
+	// Exports hold personal data: 0600 whatever the umask (CreateTemp's
+	// mode is subject to it).
+	if err := f.Chmod(0o600); err != nil {
+		return nil, fmt.Errorf("--output %s: %w", o.path, err)
+	}
+	return f, nil
 }
 
 func (o *outputFile) commit() error {
@@ -227,6 +235,10 @@ func (o *outputFile) commit() error {
 		err = cerr
 	}
 	if err == nil {
+		// What the destination is now is what is replaced: look again.
+		if cerr := o.st.CheckDestination(o.path); cerr != nil {
+			return fmt.Errorf("--output %w", cerr)
+		}
 		err = os.Rename(o.tmp, o.path)
 	}
 	if err != nil {
@@ -309,7 +321,7 @@ func marshalCompact(v any) ([]byte, error) {
 	if err := e.Encode(v); err != nil {
 		return nil, err
 	}
-	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+	return jsonSafe([]byte(strings.TrimSuffix(b.String(), "\n"))), nil
 }
 
 type csvEncoder struct {
@@ -338,7 +350,7 @@ func (e *csvEncoder) write(doc map[string]any) error {
 		e.row = make([]string, len(e.cols))
 	}
 	for i, c := range e.cols {
-		e.row[i] = c.Cell(doc)
+		e.row[i] = csvNeutral(c.Cell(doc))
 	}
 	return e.w.Write(e.row)
 }
@@ -546,7 +558,7 @@ func (t *table) row(v any, cells ...string) error {
 		return err
 	}
 	for i, c := range cells {
-		cells[i] = strings.NewReplacer("\t", " ", "\n", " ").Replace(c)
+		cells[i] = safeText(c)
 	}
 	fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 	if t.n%tableBlock == 0 {
@@ -620,7 +632,7 @@ func showResource(st *store.Store, k store.Kind, r *store.Resource, asJSON bool)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
 	for _, col := range st.Columns(k) {
 		if v := col.Cell(doc); v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", col.Header, strings.NewReplacer("\t", " ", "\n", " ").Replace(v))
+			fmt.Fprintf(tw, "%s\t%s\n", safeText(col.Header), safeText(v))
 		}
 	}
 	return tw.Flush()

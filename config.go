@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -61,8 +62,8 @@ type TLSConfig struct {
 	CA        string   `toml:"ca"`
 	CARoot    string   `toml:"ca_root"`
 	Storage   string   `toml:"storage"`
-	HTTPSPort int      `toml:"https_port"`
-	HTTPPort  int      `toml:"http_port"`
+	HTTPSPort int      `toml:"https_port" max:"65535"`
+	HTTPPort  int      `toml:"http_port" max:"65535"`
 }
 
 // TokensConfig is [tokens].
@@ -89,7 +90,7 @@ type LimitsConfig struct {
 	MaxFilterNodes  int   `toml:"max_filter_nodes"`
 	// AuthFailuresPerMinute is how many refused authentications one client
 	// address may have per minute before it gets 429; 0 turns it off.
-	AuthFailuresPerMinute int `toml:"auth_failures_per_minute"`
+	AuthFailuresPerMinute int `toml:"auth_failures_per_minute" zero:"off"`
 }
 
 // UsersConfig is [users].
@@ -207,6 +208,9 @@ func decodeStrict(b []byte, cfg *Config) error {
 
 // Validate checks values that decoding cannot.
 func (c *Config) Validate() error {
+	if err := validateNumbers(reflect.ValueOf(*c), ""); err != nil {
+		return err
+	}
 	if c.Database.Path == "" {
 		return errors.New("[database] path must not be empty")
 	}
@@ -355,6 +359,63 @@ func (c *Config) webhook(name string) (*WebhookConfig, error) {
 		return nil, fmt.Errorf("no webhook is named %q: the config has no [[webhooks]]", name)
 	}
 	return nil, fmt.Errorf("no webhook is named %q (configured: %s)", name, strings.Join(names, ", "))
+}
+
+// validateNumbers refuses every number and duration of the configuration
+// that is zero or negative: each is a size, a count, a limit, a port or a
+// time span, and none of them means anything at zero or below (a zero
+// max_results would answer every list empty, a negative timeout would fail
+// every request). It walks the struct, so a key added later is covered
+// without a line here. A field tagged zero:"off" accepts 0 (the feature is
+// off); max:"N" sets an upper bound. The error names the key as the
+// operator wrote it.
+func validateNumbers(v reflect.Value, section string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		fv := v.Field(i)
+		key := "[" + section + "] " + name
+		if section == "" {
+			key = name
+		}
+		var n int64
+		var shown string
+		switch {
+		case f.Type.Kind() == reflect.Struct:
+			if err := validateNumbers(fv, name); err != nil {
+				return err
+			}
+			continue
+		case f.Type == reflect.TypeOf(Duration(0)):
+			n = fv.Int()
+			shown = time.Duration(n).String()
+		case fv.CanInt():
+			n = fv.Int()
+			shown = strconv.FormatInt(n, 10)
+		case fv.CanUint():
+			n = int64(min(fv.Uint(), uint64(1)<<62))
+			shown = strconv.FormatUint(fv.Uint(), 10)
+		default:
+			continue
+		}
+		zeroOK := f.Tag.Get("zero") == "off"
+		switch {
+		case n < 0 && zeroOK:
+			return fmt.Errorf("%s must be 0 (off) or positive, not %s", key, shown)
+		case n < 0 || n == 0 && !zeroOK:
+			return fmt.Errorf("%s must be positive, not %s", key, shown)
+		}
+		if m := f.Tag.Get("max"); m != "" {
+			if limit, err := strconv.ParseInt(m, 10, 64); err == nil && n > limit {
+				return fmt.Errorf("%s must be at most %d, not %s", key, limit, shown)
+			}
+		}
+	}
+	return nil
 }
 
 // Catalog builds the schema catalogue with the declared attributes.

@@ -30,6 +30,7 @@ type CLI struct {
 	Status  StatusCmd  `cmd:"" help:"Counts, database size, token expiry; exits non-zero when a token expires within 7 days."`
 	Log     LogCmd     `cmd:"" help:"Show the provisioning log: changes and failed requests."`
 	Backup  BackupCmd  `cmd:"" help:"Write a verified copy of the database while the server runs."`
+	Check   CheckCmd   `cmd:"" help:"Verify the database's integrity and consistency while the server runs; exits non-zero on any problem."`
 	Version VersionCmd `cmd:"" help:"Print version and build information."`
 
 	// Webhooks: issue 12 (cli_webhooks.go).
@@ -44,7 +45,7 @@ func main() {
 		kong.UsageOnError(),
 	)
 	if err := ctx.Run(&cli); err != nil {
-		fmt.Fprintln(os.Stderr, "scimd: "+err.Error())
+		fmt.Fprintln(os.Stderr, "scimd: "+safeText(err.Error())) // one line, no raw controls (cli_safe.go)
 		os.Exit(1)
 	}
 }

@@ -1135,8 +1135,9 @@ const oktaUser = `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"use
 
 // TestSeedOktaReprovisionByExternalID: Okta re-assigns a deactivated user
 // whose userName changed by POSTing a new user with the same externalId;
-// scimd reactivates the old one (201, old id). With an active user holding
-// the externalId the POST is a 409.
+// scimd reactivates the old one (201, old id). Once that user is active
+// again, a POST with its externalId and another userName is an ordinary
+// create: externalId is not unique (RFC 7643 §3.1).
 func TestSeedOktaReprovisionByExternalID(t *testing.T) {
 	t.Parallel()
 	s := startSeed(t, "")
@@ -1169,13 +1170,19 @@ func TestSeedOktaReprovisionByExternalID(t *testing.T) {
 		t.Errorf("after re-provisioning: %v users, want 1", l.json["totalResults"])
 	}
 
-	// Now the user holding the externalId is active: a third POST with it is
-	// a conflict, not a takeover.
-	r = s.doAs("okta", "POST", "/Users", fill(oktaUser, "$UPN", "third.name@example.com", "$EXT", ext))
-	wantSCIMError(t, r, 409, "uniqueness", ext)
+	// Now the user holding the externalId is active: a third POST with it
+	// creates another user, and takes nothing over.
+	third := s.doAs("okta", "POST", "/Users", fill(oktaUser, "$UPN", "third.name@example.com", "$EXT", ext)).must(t, 201)
+	if third.str("id") == id {
+		t.Fatalf("a POST with the externalId of an active user took that user over (id %s)", id)
+	}
 	got = s.doAs("okta", "GET", "/Users/"+id, "").must(t, 200)
-	if got.str("userName") != "new.name@example.com" {
-		t.Errorf("after the rejected POST: userName %q, want new.name@example.com", got.str("userName"))
+	if got.str("userName") != "new.name@example.com" || got.json["active"] != true {
+		t.Errorf("after the third POST: %s; want new.name@example.com, still active", got.body)
+	}
+	l = s.doAs("okta", "GET", "/Users?"+eqFilter("externalId", ext), "").must(t, 200)
+	if !sameJSON(l.json["totalResults"], 2) {
+		t.Errorf("filter externalId eq %q: %v users, want both holders", ext, l.json["totalResults"])
 	}
 }
 

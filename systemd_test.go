@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-var units = []string{"scimd.service", "scimd-token-rotate.service", "scimd-token-rotate.timer"}
+var units = []string{"scimd.service", "scimd-token-rotate.service", "scimd-token-rotate.timer", "scimd-check.service", "scimd-check.timer"}
 
 // needTool returns the path of a systemd tool; .ci/run installs Debian's
 // systemd package so that these tests run everywhere.

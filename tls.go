@@ -289,3 +289,22 @@ func attrs(fs []zapcore.Field) []slog.Attr {
 	}
 	return out
 }
+
+// publicURL is the external URL the server names itself by in
+// meta.location and Location headers: [server] public_url when set; with
+// [tls] domains, https://<first domain> (with https_port when it is not
+// 443), because that is the name the certificate and identity providers
+// use; otherwise "", and the server takes scheme and host from each
+// request. Taking them from the request's Host header is never done under
+// TLS: any client can send any Host, and a location naming a host the
+// client made up would be stored by the identity provider.
+func publicURL(cfg Config) string {
+	if cfg.Server.PublicURL != "" || len(cfg.TLS.Domains) == 0 {
+		return cfg.Server.PublicURL
+	}
+	u := "https://" + strings.ToLower(cfg.TLS.Domains[0])
+	if cfg.TLS.HTTPSPort != 443 && cfg.TLS.HTTPSPort != 0 {
+		u += ":" + strconv.Itoa(cfg.TLS.HTTPSPort)
+	}
+	return u
+}

@@ -4,5 +4,6 @@
 // envelope (RFC 7644 §3.12), list and query parameters, discovery documents,
 // and the one place where identity-provider quirks are normalised.
 //
-// It uses the standard library only.
+// It uses the standard library only, plus the Go project's Unicode
+// normaliser (golang.org/x/text/unicode/norm) for comparing names (NameKey).
 package scim

@@ -124,3 +124,22 @@ func TooManyRequests(format string, args ...any) *Error {
 func Unavailable(format string, args ...any) *Error {
 	return newErr(503, "", format, args)
 }
+
+// UnsupportedMediaType is 415 (RFC 9110 §15.5.16): the request body's
+// Content-Type or Content-Encoding is not one the server reads.
+func UnsupportedMediaType(format string, args ...any) *Error {
+	return newErr(415, "", format, args)
+}
+
+// BadRequest is 400 with no scimType, for a request that is unusable for a
+// reason none of RFC 7644's keywords names, such as a body the client
+// stopped sending halfway.
+func BadRequest(format string, args ...any) *Error {
+	return newErr(400, "", format, args)
+}
+
+// RequestTimeout is 408 (RFC 9110 §15.5.9): the client did not send its
+// request within the server's read timeout.
+func RequestTimeout(format string, args ...any) *Error {
+	return newErr(408, "", format, args)
+}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Fold maps s to a canonical case-folded form: two strings are equal under
@@ -60,4 +62,28 @@ func foldRune(r rune) rune {
 		}
 	}
 	return best
+}
+
+// NameKey is the comparison key of the names that identify a resource:
+// userName and a group's displayName. Two names are the same name exactly
+// when their keys are byte-equal. The key is Fold applied to the canonical
+// decomposition (NFD) of the name, recomposed (NFC) afterwards, so that
+// "José" typed with a precomposed é (U+00E9) and with e + U+0301 are one
+// name, whatever their letter case. That is Unicode's canonical caseless
+// match (Unicode §3.13, D145) with simple case folding, the folding Fold
+// already applies; RFC 7643 §2.2 leaves the comparison of caseExact=false
+// strings to the service provider, and RFC 7613 recommends NFC for
+// identifiers such as user names. The stored name itself is kept as sent;
+// only the key is normalised.
+//
+// NFC rather than NFD is what is kept because it is what clients send and
+// it is shorter; ASCII input, the common case, is returned by Fold's fast
+// path without touching the normaliser.
+func NameKey(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return norm.NFC.String(Fold(norm.NFD.String(s)))
+		}
+	}
+	return Fold(s)
 }

@@ -1,6 +1,8 @@
 package scim
 
 import (
+	"errors"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -45,16 +47,16 @@ func ParseList(in ListInput, defaultCount, maxResults int, lim FilterLimits) (*L
 		return nil, InvalidFilter("the filter is empty")
 	}
 	if in.StartIndex != "" {
-		n, err := strconv.Atoi(strings.TrimSpace(in.StartIndex))
+		n, err := wholeNumber(in.StartIndex)
 		if err != nil {
 			return nil, InvalidValue("startIndex must be a whole number, not %q", clip(in.StartIndex))
 		}
 		if n > 1 {
-			p.StartIndex = n // values below 1 are read as 1 (RFC 7644 §3.4.2.4)
+			p.StartIndex = min(n, MaxStartIndex) // values below 1 are read as 1 (RFC 7644 §3.4.2.4)
 		}
 	}
 	if in.Count != "" {
-		n, err := strconv.Atoi(strings.TrimSpace(in.Count))
+		n, err := wholeNumber(in.Count)
 		if err != nil {
 			return nil, InvalidValue("count must be a whole number, not %q", clip(in.Count))
 		}
@@ -81,6 +83,25 @@ func ParseList(in ListInput, defaultCount, maxResults int, lim FilterLimits) (*L
 		return nil, InvalidValue("sortOrder must be \"ascending\" or \"descending\", not %q", clip(in.SortOrder))
 	}
 	return p, nil
+}
+
+// MaxStartIndex is the largest startIndex a list answers for; a larger
+// one, up to any number of digits, is read as this one and gives an empty
+// page. It is the largest 32-bit integer because ASP.NET and Java clients
+// read startIndex, which the response echoes, into one; no directory comes
+// near it.
+const MaxStartIndex = math.MaxInt32
+
+// wholeNumber reads a decimal integer. A number too large (or too small)
+// for an int is not an error: it reads as the largest (smallest) int, so
+// count=99999999999999999999 is the max_results cap rather than a 400
+// (RFC 7644 §3.4.2.4 lets the server return fewer results than asked).
+func wholeNumber(s string) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if errors.Is(err, strconv.ErrRange) {
+		return n, nil // Atoi saturates at the int range
+	}
+	return n, err
 }
 
 // ListResponse builds the RFC 7644 §3.4.2 envelope. Resources is always an

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -48,51 +49,124 @@ func (l Limits) WithDefaults() Limits {
 }
 
 // checkShape scans JSON text once, before it is decoded, and refuses
-// what would be expensive to decode: arrays and objects nested deeper than
-// MaxDepth (invalidSyntax), and an array with more elements than any request
-// may name (invalidValue): more than MaxMembers or MaxOperations, and never
-// fewer than the default member limit, so other multi-valued attributes are
-// not cut short. A 10,000-level document or a million-member PATCH costs
-// one pass over its bytes instead of a recursive decode of all of it.
+// what would be expensive to decode or ambiguous once decoded:
+//   - arrays and objects nested deeper than MaxDepth (invalidSyntax);
+//   - an array with more elements than any request may name (invalidValue):
+//     more than MaxMembers or MaxOperations, and never fewer than the
+//     default member limit, so other multi-valued attributes are not cut
+//     short;
+//   - an object that names one key twice, comparing keys without regard to
+//     case (invalidSyntax). RFC 7643 §2.1 makes attribute names
+//     case-insensitive, so {"userName":"a","UserName":"b"} or a PATCH
+//     operation with "Op" and "OP" sets one attribute twice; decoded into a
+//     map, which one wins would depend on the order the code looks them up
+//     in. Every object of a SCIM request is keyed by attribute names (core,
+//     extension URNs, sub-attributes, PatchOp and SearchRequest members), so
+//     the rule holds at every depth.
+//
+// A 10,000-level document or a million-member PATCH costs one pass over its
+// bytes instead of a recursive decode of all of it. Malformed JSON is left
+// for the decoder to describe.
 func checkShape(b []byte, lim Limits) error {
 	max := max(lim.MaxMembers, lim.MaxOperations, DefaultLimits.MaxMembers)
 	type level struct {
 		array      bool
 		n          int // elements seen so far (arrays)
-		key0, key1 int // the key whose value the array is, as b[key0:key1]
+		key0, key1 int // the key whose value this is, as b[key0:key1]
+		keys       int // objects: where this object's keys start in keys
+		// seen holds the folded keys of an object once it has more than
+		// linearKeys of them, so a wide object costs O(n), not O(n²).
+		seen map[string]string
 	}
-	var stack []level
-	inStr, esc := false, false
+	const linearKeys = 16
+	var stackBuf [16]level
+	var keysBuf [64][]byte
+	stack, keys := stackBuf[:0], keysBuf[:0]
 	str0, str1, prev := 0, 0, byte(0)
-	for i, c := range b {
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr, str1 = false, i
-			}
-			continue
-		}
+	strEsc := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		switch c {
 		case ' ', '\t', '\r', '\n':
 			continue
 		case '"':
-			inStr, str0 = true, i+1
+			// Find the closing quote: one not preceded by an odd number of
+			// backslashes.
+			str0, strEsc = i+1, false
+			j := i + 1
+			for {
+				k := bytes.IndexByte(b[j:], '"')
+				if k < 0 {
+					return nil // unterminated: the decoder reports it
+				}
+				j += k
+				bs := 0
+				for bs < j-str0 && b[j-1-bs] == '\\' {
+					bs++
+				}
+				if bs > 0 {
+					strEsc = true
+				}
+				if bs%2 == 0 {
+					break
+				}
+				j++
+			}
+			if !strEsc {
+				strEsc = bytes.IndexByte(b[str0:j], '\\') >= 0
+			}
+			str1, i = j, j
+		case ':':
+			n := len(stack)
+			if n == 0 || stack[n-1].array || prev != '"' {
+				break
+			}
+			l := &stack[n-1]
+			key := b[str0:str1]
+			if strEsc {
+				var s string
+				if json.Unmarshal(b[str0-1:str1+1], &s) != nil {
+					return nil // a bad escape: the decoder reports it
+				}
+				key = []byte(s)
+			}
+			if l.seen != nil {
+				f := foldKey(key)
+				if first, dup := l.seen[f]; dup {
+					return duplicateKey(b, l.key0, l.key1, first, string(key))
+				}
+				l.seen[f] = string(key)
+				break
+			}
+			for _, k := range keys[l.keys:] {
+				if bytes.EqualFold(k, key) {
+					return duplicateKey(b, l.key0, l.key1, string(k), string(key))
+				}
+			}
+			keys = append(keys, key)
+			if len(keys)-l.keys > linearKeys {
+				l.seen = make(map[string]string, 2*linearKeys)
+				for _, k := range keys[l.keys:] {
+					l.seen[foldKey(k)] = string(k)
+				}
+				keys = keys[:l.keys]
+			}
 		case '{', '[':
 			if len(stack) >= lim.MaxDepth {
 				return InvalidSyntax("request body nests JSON deeper than %d levels", lim.MaxDepth)
 			}
-			l := level{array: c == '[', n: 1}
+			l := level{array: c == '[', n: 1, keys: len(keys)}
 			if prev == ':' {
 				l.key0, l.key1 = str0, str1
+			} else if n := len(stack); n > 0 && stack[n-1].array {
+				// An element of "emails": [...] is named after it.
+				l.key0, l.key1 = stack[n-1].key0, stack[n-1].key1
 			}
 			stack = append(stack, l)
 		case '}', ']':
-			if len(stack) > 0 {
-				stack = stack[:len(stack)-1]
+			if n := len(stack); n > 0 {
+				keys = keys[:stack[n-1].keys]
+				stack = stack[:n-1]
 			}
 		case ',':
 			if n := len(stack); n > 0 && stack[n-1].array {
@@ -111,6 +185,51 @@ func checkShape(b []byte, lim Limits) error {
 		prev = c
 	}
 	return nil
+}
+
+// foldKey maps an object key to a form that two keys share exactly when
+// bytes.EqualFold says they are equal: each rune becomes the smallest
+// lower-case member of its simple case-folding orbit (the smallest member
+// when none is lower case), which for ASCII is plain lower case. It is the map key for wide objects in
+// checkShape, which must agree with the pairwise comparison of small ones.
+func foldKey(k []byte) string {
+	b := make([]byte, 0, len(k))
+	for i := 0; i < len(k); {
+		c := k[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(k[i:])
+		best, bestLower := r, unicode.IsLower(r)
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if fl := unicode.IsLower(f); fl && !bestLower || fl == bestLower && f < best {
+				best, bestLower = f, fl
+			}
+		}
+		b = utf8.AppendRune(b, best)
+		i += n
+	}
+	return string(b)
+}
+
+// duplicateKey is the error for an object that names one attribute twice;
+// b[key0:key1] is the key of the enclosing object, if any.
+func duplicateKey(b []byte, key0, key1 int, first, second string) error {
+	where := ""
+	if key1 > key0 {
+		where = fmt.Sprintf(" in %q", Clip(string(b[key0:key1]), 64))
+	}
+	if first == second {
+		return InvalidSyntax("the request body names %q twice in one object%s; each attribute may appear once",
+			Clip(second, 64), where)
+	}
+	return InvalidSyntax("the request body names %q and %q in one object%s: attribute names are case-insensitive (RFC 7643 §2.1), so both name one attribute; send it once",
+		Clip(first, 64), Clip(second, 64), where)
 }
 
 // DecodeObject parses a request body that must be one JSON object. Numbers
@@ -415,6 +534,13 @@ func normalizeValue(a *Attribute, v any, name string, lim Limits) (any, error) {
 	if len(out) == 0 {
 		return nil, nil
 	}
+	if p := a.Sub("primary"); p != nil && p.Type == TypeBoolean {
+		// RFC 7643 §2.4: "primary" true appears at most once. A POST or
+		// PUT is one operation that sets every value, so the rule PATCH
+		// applies (exclusivePrimary) leaves the first primary value
+		// primary and stores the others with primary false.
+		exclusivePrimary(out, nil)
+	}
 	return out, nil
 }
 
@@ -508,7 +634,31 @@ func normalizeSingle(a *Attribute, v any, name string, lim Limits) (any, error) 
 	if a.Pattern != nil && !a.Pattern.MatchString(s) {
 		return nil, InvalidValue("%s value %q does not match the pattern %s", name, clip(s), a.Pattern)
 	}
+	if a.names {
+		if err := checkName(s, name); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// checkName refuses a userName or group displayName that cannot serve as a
+// name: empty or only white space (it is required, RFC 7643 §4.1.1 and
+// §4.2), or holding a C0 control character or DEL (U+0000–U+001F, U+007F),
+// which no directory name contains and which would reach log lines and
+// admin terminals raw. The check applies where a value comes in (POST, PUT,
+// PATCH), so a name stored before the rule existed does not block updates
+// that leave it alone.
+func checkName(s, name string) error {
+	if strings.TrimSpace(s) == "" {
+		return InvalidValue("%s must not be empty or only white space", name)
+	}
+	for i, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return InvalidValue("%s must not contain control characters; found U+%04X at byte %d", name, r, i)
+		}
+	}
+	return nil
 }
 
 // describe names a value for an error detail: its type, and a short excerpt

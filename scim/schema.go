@@ -71,6 +71,11 @@ type Attribute struct {
 	Filterable bool
 	// Custom marks an operator-declared attribute.
 	Custom bool
+
+	// names marks the attribute that names its resource (userName,
+	// a group's displayName): unique under NameKey, and refused when
+	// blank or holding control characters (checkName).
+	names bool
 }
 
 // Sub returns the sub-attribute called name (case-insensitive), or nil.
@@ -157,6 +162,7 @@ func userSchema() *Schema {
 	userName := str("userName", "Unique identifier for the User, typically used to authenticate.")
 	userName.Required = true
 	userName.Uniqueness = "server"
+	userName.names = true
 	password := str("password", "The User's cleartext password; scimd never stores it.")
 	password.Mutability = WriteOnly
 	password.Returned = ReturnNever
@@ -238,6 +244,7 @@ func groupSchema() *Schema {
 	displayName := str("displayName", "A human-readable name for the Group.")
 	displayName.Required = true
 	displayName.Uniqueness = "server"
+	displayName.names = true
 	value := simple("value", TypeString, true, "Identifier of the member of this Group.")
 	value.Mutability = Immutable
 	return &Schema{

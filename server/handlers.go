@@ -1,7 +1,6 @@
 package server
 
 import (
-	"io"
 	"net/http"
 	"strings"
 
@@ -27,20 +26,6 @@ func (s *Server) baseURL(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + s.cfg.BasePath
-}
-
-// readBody reads a request body within the configured limit. The media
-// type is not checked: Entra sends application/scim+json (with or without
-// charset), Okta's SPEC test application/json or nothing at all.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.cfg.MaxBody {
-		return nil, scim.TooLarge("the request body is %d bytes; at most %d are accepted", r.ContentLength, s.cfg.MaxBody)
-	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
-	if err != nil {
-		return nil, err
-	}
-	return b, nil
 }
 
 // render turns a stored resource into its SCIM representation.

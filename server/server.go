@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,8 +136,76 @@ func (s *Server) routes() {
 			s.route(b+rt.Endpoint+"/.search", map[string]handler{"POST": s.search(k)})
 			s.route(b+rt.Endpoint+"/{id}", map[string]handler{"GET": s.get(k), "PUT": s.replace(k), "PATCH": s.patch(k), "DELETE": s.delete(k)})
 		}
+		// The base path itself and anything under it that no route above
+		// takes: a SCIM 404. Registering the base exactly keeps ServeMux
+		// from redirecting "/scim/v2" to "/scim/v2/".
+		if b != "" {
+			s.route(b, map[string]handler{})
+		}
 		s.route(b+"/", map[string]handler{})
 	}
+	if !slices.Contains(s.bases, "") {
+		// Outside the base path too: a client with a mistyped Tenant URL
+		// gets a SCIM error naming the right one, not net/http's text page.
+		s.route("/", map[string]handler{})
+	}
+}
+
+// endpoints are the endpoint names under the base path as registered.
+// ASP.NET and Express route without regard to case, and clients written
+// against them send "/users" or "/USERS/{id}"; canonicalPath maps any
+// spelling onto these.
+var endpoints = []string{"Users", "Groups", "ServiceProviderConfig", "ResourceTypes", "Schemas"}
+
+// canonicalPath rewrites the endpoint name right after a base path (and
+// ".search" after /Users or /Groups) to its registered spelling, in place.
+// The base path and ids are compared and kept exactly as sent.
+func (s *Server) canonicalPath(u *url.URL) {
+	for _, b := range s.bases {
+		rest, ok := strings.CutPrefix(u.Path, b+"/")
+		if !ok {
+			continue
+		}
+		seg, tail, _ := strings.Cut(rest, "/")
+		name := ""
+		for _, e := range endpoints {
+			if strings.EqualFold(seg, e) {
+				name = e
+				break
+			}
+		}
+		if name == "" || seg == name && (tail == ".search" || !strings.EqualFold(tail, ".search")) {
+			return // the common case: nothing to rewrite, nothing allocated
+		}
+		rewrite := func(p string) string {
+			_, tail, hasTail := strings.Cut(strings.TrimPrefix(p, b+"/"), "/")
+			if !hasTail {
+				return b + "/" + name
+			}
+			if (name == "Users" || name == "Groups") && strings.EqualFold(tail, ".search") {
+				tail = ".search"
+			}
+			return b + "/" + name + "/" + tail
+		}
+		if rawSeg, _, _ := strings.Cut(strings.TrimPrefix(u.RawPath, b+"/"), "/"); u.RawPath != "" && rawSeg == seg {
+			u.RawPath = rewrite(u.RawPath)
+		} else {
+			u.RawPath = ""
+		}
+		u.Path = rewrite(u.Path)
+		return
+	}
+}
+
+// hasDotSegment reports whether p has a "." or ".." segment, which
+// ServeMux would answer with a redirect to the cleaned path.
+func hasDotSegment(p string) bool {
+	for seg := range strings.SplitSeq(p, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // route registers a path whose methods are listed; other methods get a
@@ -152,8 +222,9 @@ func (s *Server) route(path string, methods map[string]handler) {
 			h, ok = methods["GET"]
 		}
 		if len(methods) == 0 {
+			b := strings.TrimSuffix(s.cfg.BasePath, "/")
 			s.writeError(w, r, scim.NotFound("no SCIM endpoint at %s; endpoints are %s/Users, %s/Groups, %s/ServiceProviderConfig, %s/ResourceTypes and %s/Schemas",
-				clip(r.URL.Path), s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath, s.cfg.BasePath))
+				clip(r.URL.Path), b, b, b, b, b))
 			return
 		}
 		if !ok {
@@ -209,8 +280,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") && s.isSCIM(strings.TrimSuffix(p, "/")) {
 		r.URL.Path = strings.TrimSuffix(p, "/")
-		r.URL.RawPath = ""
+		r.URL.RawPath = strings.TrimSuffix(r.URL.RawPath, "/")
 	}
+	s.canonicalPath(r.URL)
 	defer func() {
 		if v := recover(); v != nil {
 			s.log.Error("panic serving request", "request_id", id, "panic", v)
@@ -235,6 +307,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeError(rw, r, scim.Forbidden("the token %q has scope read: it may read (GET, POST .search) but not %s; issue a token with --scope write to change the directory", a.Token, r.Method))
 			return
 		}
+	}
+	if hasDotSegment(r.URL.Path) {
+		s.writeError(rw, r, scim.NotFound("no SCIM endpoint at %s: paths with \".\" or \"..\" segments are not resolved", clip(r.URL.Path)))
+		return
 	}
 	s.mux.ServeHTTP(rw, r)
 }

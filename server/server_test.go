@@ -18,7 +18,7 @@ import (
 func TestContentTypes(t *testing.T) {
 	e := newEnv(t)
 	for i, ct := range []string{"application/scim+json", "application/scim+json; charset=utf-8", "application/json",
-		"application/json; charset=UTF-8", "", "text/plain"} {
+		"application/json; charset=UTF-8", "", "text/json", `application/scim+json;charset="utf-8"`} { // text/plain: TestClientTextPlain415
 		t.Run(fmt.Sprintf("%q", ct), func(t *testing.T) {
 			body := fmt.Sprintf(`{"schemas":[%q],"userName":"ct%d@example.com"}`, scim.UserSchema, i)
 			r := e.send(req{Method: "POST", Path: "/Users", Body: body, Header: map[string]string{"Content-Type": ct}}).must(t, 201)

@@ -75,7 +75,7 @@ func (s *Store) Events(ctx context.Context, q EventQuery, fn func(*Event) error)
 		// A user is known by id or userName; the current id of a userName
 		// also finds rows logged under an earlier userName.
 		ids := []any{q.User}
-		rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE user_name_fold = ?`, scim.Fold(q.User))
+		rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE user_name_fold = ?`, scim.NameKey(q.User))
 		if err != nil {
 			return q.After, classify(err)
 		}

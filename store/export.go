@@ -214,7 +214,7 @@ func (s *Store) find(ctx context.Context, k *kind, key string) (*Resource, error
 	var seq int64
 	err = tx.QueryRowContext(ctx, `SELECT seq FROM `+k.table+` WHERE id = ?`, key).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = tx.QueryRowContext(ctx, `SELECT seq FROM `+k.table+` WHERE `+k.foldCol+` = ?`, scim.Fold(key)).Scan(&seq)
+		err = tx.QueryRowContext(ctx, `SELECT seq FROM `+k.table+` WHERE `+k.foldCol+` = ?`, scim.NameKey(key)).Scan(&seq)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

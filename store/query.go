@@ -271,6 +271,7 @@ type operand struct {
 	typ       string // scim attribute type
 	caseExact bool
 	folded    bool // sql already yields the folded string
+	nameKey   bool // sql yields scim.NameKey of a name: compare with the literal's NameKey
 }
 
 // jsonPath builds a JSON path from schema names (never client text).
@@ -311,10 +312,9 @@ func (c *compiler) leaf(p scim.AttrPath, op scim.CompareOp, v any) (string, erro
 	}
 	a := t.Attr
 	if t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema {
-		if (op == scim.OpEq || op == scim.OpNe) && !a.CaseExact {
-			return c.cmp(operand{sql: tbl + "." + c.k.foldCol, typ: scim.TypeString, folded: true}, op, v)
-		}
-		return c.cmp(operand{sql: tbl + "." + c.k.nameCol, typ: scim.TypeString, caseExact: a.CaseExact}, op, v)
+		// Every comparison of a name runs on its stored key (scim.NameKey),
+		// so "José" finds the user whichever Unicode form either side used.
+		return c.cmp(operand{sql: tbl + "." + c.k.foldCol, typ: scim.TypeString, folded: true, nameKey: true}, op, v)
 	}
 	if c.k == users && a.Name == "active" && t.Schema == c.rt.Schema {
 		return c.cmp(operand{sql: tbl + ".active", typ: scim.TypeBoolean}, op, v)
@@ -614,7 +614,9 @@ func (c *compiler) cmp(o operand, op scim.CompareOp, v any) (string, error) {
 			s = tm.UTC().Format(timeFormat)
 		}
 	}
-	if !o.caseExact {
+	if o.nameKey {
+		s = scim.NameKey(s)
+	} else if !o.caseExact {
 		s = scim.Fold(s)
 		if !o.folded {
 			x = "scim_fold(" + x + ")"

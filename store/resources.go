@@ -118,7 +118,7 @@ type columns struct {
 func (k *kind) columns(doc map[string]any) columns {
 	var c columns
 	c.name, _ = doc[k.nameAttr].(string)
-	c.fold = scim.Fold(c.name)
+	c.fold = scim.NameKey(c.name)
 	c.externalID, c.hasExternal = doc["externalId"].(string)
 	c.displayName, c.hasDisplay = doc["displayName"].(string)
 	c.active = true
@@ -208,35 +208,62 @@ func (s *Store) insert(tx *sql.Tx, k *kind, doc map[string]any) (*Resource, erro
 // insertText is insert with the document already encoded, so callers can
 // encode outside the writer goroutine.
 func (s *Store) insertText(tx *sql.Tx, k *kind, doc map[string]any, text string) (*Resource, error) {
-	var err error
-	c := k.columns(doc)
 	now := s.stamp()
 	r := &Resource{ID: newID(), Doc: doc, Created: now, Modified: now, Version: 1}
-	var res sql.Result
-	if k == users {
-		res, err = s.writeQ(tx).Exec(`INSERT INTO users (id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), nullable(c.displayName, c.hasDisplay), c.active, text, now, now)
-	} else {
-		res, err = s.writeQ(tx).Exec(`INSERT INTO groups (id, display_name, display_name_fold, external_id, doc, created, modified, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 1)`,
-			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), text, now, now)
+	if err := s.insertRow(tx, k, r, text); err != nil {
+		return nil, err
 	}
-	if err != nil {
-		return nil, s.conflict(k, c.name, err)
-	}
-	r.seq, _ = res.LastInsertId()
 	return r, nil
 }
 
-func (s *Store) conflict(k *kind, name string, err error) error {
-	if isUnique(err) {
-		if k == users {
-			return scim.Uniqueness("userName %q is already taken by another user (userName is unique, ignoring case)", clipID(name))
-		}
-		return scim.Uniqueness("displayName %q is already taken by another group (group names are unique, ignoring case)", clipID(name))
+// insertRow stores r (id, dates, version and document text) as a new row
+// and sets r.seq to the row's number, which SQLite picks.
+func (s *Store) insertRow(tx *sql.Tx, k *kind, r *Resource, text string) error {
+	var err error
+	c := k.columns(r.Doc)
+	var res sql.Result
+	if k == users {
+		res, err = s.writeQ(tx).Exec(`INSERT INTO users (id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), nullable(c.displayName, c.hasDisplay), c.active, text, r.Created, r.Modified, r.Version)
+	} else {
+		res, err = s.writeQ(tx).Exec(`INSERT INTO groups (id, display_name, display_name_fold, external_id, doc, created, modified, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), text, r.Created, r.Modified, r.Version)
 	}
-	return classify(err)
+	if err != nil {
+		return s.conflict(tx, k, c.name, 0, err)
+	}
+	r.seq, _ = res.LastInsertId()
+	return nil
+}
+
+// conflict turns a failed insert or update of the resource numbered self (0
+// for a new one) into the error to answer. A UNIQUE violation on the name
+// is a 409 naming the resource that holds the name. A violation the name
+// does not explain is not the client's doing: it stays an internal error,
+// because a 409 must only ever point at a resource that exists and can be
+// found (issue 11: a reused row number was once reported as a taken
+// userName that no one could find).
+func (s *Store) conflict(tx *sql.Tx, k *kind, name string, self int64, err error) error {
+	if !isUnique(err) {
+		return classify(err)
+	}
+	var holder string
+	if e := s.writeQ(tx).QueryRow(`SELECT id FROM `+k.table+` WHERE `+k.foldCol+` = ? AND seq != ?`, scim.NameKey(name), self).Scan(&holder); e != nil {
+		return fmt.Errorf("store: writing %s %q: %w", k.name, clipID(name), err)
+	}
+	return nameTaken(k, name, holder)
+}
+
+// nameTaken is the 409 for a userName or group displayName that the
+// resource holder has already (RFC 7644 §3.3: uniqueness). The detail
+// names the holder's id, so the client can look at it.
+func nameTaken(k *kind, name, holder string) error {
+	if k == users {
+		return scim.Uniqueness("userName %q is already taken by the user %s (userName is unique, ignoring case)", clipID(name), holder)
+	}
+	return scim.Uniqueness("displayName %q is already taken by the group %s (group names are unique, ignoring case)", clipID(name), holder)
 }
 
 func nameOf(k *kind, doc map[string]any) string {
@@ -543,7 +570,7 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 				c.name, c.fold, nullable(c.externalID, c.hasExternal), text, r.Modified, r.Version, seq)
 		}
 		if err != nil {
-			return nil, s.conflict(k, c.name, err)
+			return nil, s.conflict(tx, k, c.name, seq, err)
 		}
 	}
 	if len(changed) > 0 {

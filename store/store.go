@@ -116,6 +116,9 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := createDatabase(abs); err != nil {
+		return nil, err
+	}
 	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now,
 		hookMask: eventMask(opt.Events), outboxReady: make(chan struct{}, 1)}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
@@ -130,6 +133,10 @@ func Open(path string, opt Options) (*Store, error) {
 	s.w.SetMaxIdleConns(2)
 	s.w.SetConnMaxLifetime(0)
 	if err := s.migrate(); err != nil {
+		s.w.Close()
+		return nil, err
+	}
+	if err := s.rekeyNames(); err != nil {
 		s.w.Close()
 		return nil, err
 	}
