@@ -220,9 +220,9 @@ func TestWebhookEvents(t *testing.T) {
 		{"group.created", gid}, {"group.members.added", gid}, {"group.updated", gid}, {"group.members.added", gid},
 		{"group.members.removed", gid}, {"group.deleted", gid}, {"user.deleted", uid},
 	}
-	got := rx.wait(len(want), 20*time.Second)
+	rx.wait(len(want), 20*time.Second)
 	time.Sleep(300 * time.Millisecond) // nothing more may come
-	got = rx.delivered()
+	got := rx.delivered()
 	if len(got) != len(want) {
 		t.Fatalf("got %d events %v, want %d", len(got), types(got), len(want))
 	}

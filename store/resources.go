@@ -630,12 +630,6 @@ func changedKeys(a, b map[string]any) []string {
 	return out
 }
 
-// changeMembers applies member changes without logging.
-func (s *Store) changeMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange) error {
-	_, err := s.applyMembers(tx, seq, changes)
-	return err
-}
-
 // memberDelta is what applyMembers changed: counts, and the ids named by
 // the request that were actually added or removed (a replace also removes
 // members the request did not name; those are counted, not listed).
