@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"scimd/admin"
 	"scimd/server"
 	"scimd/store"
 	"scimd/webhook"
@@ -76,6 +77,10 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		return err
 	}
 	useTLS := len(cfg.TLS.Domains) > 0
+	adm, err := newAdminListener(cfg.Admin) // cli_admin.go
+	if err != nil {
+		return err
+	}
 	cat, err := cfg.Catalog()
 	if err != nil {
 		return err
@@ -94,7 +99,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	}
 	defer lock.Release()
 	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
-		Events: cfg.webhookEvents()})
+		Events: cfg.webhookEvents(), OnBatch: adm.onBatch()})
 	if err != nil {
 		return err
 	}
@@ -110,6 +115,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		HSTS:       useTLS,
 
 		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
+		Observer:              adm.observer(),
 	})
 	newHTTP := func(h http.Handler) *http.Server {
 		return &http.Server{
@@ -125,6 +131,25 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	hs := newHTTP(srv.Handler())
 	servers := []*http.Server{hs}
 	var run []func() error // each blocks serving one listener
+	// The webhook deliverer exists before the admin listener, which
+	// reports its Stats (metrics, status page); it starts further down.
+	var hookBase string // set once the listeners are bound, before Start
+	deliverer := webhook.New(st, webhook.Options{Endpoints: hooks, Logger: log,
+		Retention: time.Duration(cfg.Events.Retention), RetryBase: time.Duration(cfg.Events.RetryBase),
+		Render: func(k store.Kind, r *store.Resource) map[string]any { return srv.RenderAt(hookBase, k, r) }})
+	if adm != nil {
+		c, s := admin.Webhooks(func() []admin.WebhookStat { return webhookStats(deliverer) })
+		adm.collectors, adm.sections = append(adm.collectors, c), append(adm.sections, s)
+	}
+	ahs, aln, err := adm.listen(st, log)
+	if err != nil {
+		return err
+	}
+	if ahs != nil {
+		defer aln.Close() // when serve fails before serving it
+		servers = append(servers, ahs)
+		run = append(run, func() error { return ahs.Serve(aln) })
+	}
 
 	var addr, url string
 	if !useTLS {
@@ -171,13 +196,11 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	}
 	// Webhooks start before any request is served, so every event
 	// committed from now on has its endpoints set up (cli_webhooks.go).
-	hookBase := url
-	if cfg.Server.PublicURL != "" {
-		hookBase = strings.TrimSuffix(cfg.Server.PublicURL, "/") + "/" + strings.Trim(cfg.Server.BasePath, "/")
+	// Their resources name the public URL, else the one served here.
+	hookBase = url
+	if pu := publicURL(cfg); pu != "" {
+		hookBase = strings.TrimRight(pu, "/") + "/" + strings.Trim(cfg.Server.BasePath, "/")
 	}
-	deliverer := webhook.New(st, webhook.Options{Endpoints: hooks, Logger: log,
-		Retention: time.Duration(cfg.Events.Retention), RetryBase: time.Duration(cfg.Events.RetryBase),
-		Render: func(k store.Kind, r *store.Resource) map[string]any { return srv.RenderAt(hookBase, k, r) }})
 	if err := deliverer.Start(ctx); err != nil {
 		return fmt.Errorf("webhooks: %w", err)
 	}

@@ -10,9 +10,21 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"scimd/admin"
 	"scimd/store"
 	"scimd/webhook"
 )
+
+// webhookStats turns the deliverer's Stats into the admin listener's
+// (metrics scimd_webhook_*, the status page's Webhooks table).
+func webhookStats(d *webhook.Dispatcher) []admin.WebhookStat {
+	var out []admin.WebhookStat
+	for _, s := range d.Stats() {
+		out = append(out, admin.WebhookStat{Name: s.Name, State: s.State, Backlog: s.Backlog, OldestPending: s.OldestPending,
+			Delivered: s.Delivered, Failed: s.Failed, LastSuccess: s.LastSuccess, LastError: s.LastError})
+	}
+	return out
+}
 
 // WebhooksCmd is "scimd webhooks ...".
 type WebhooksCmd struct {

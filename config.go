@@ -32,6 +32,7 @@ type Config struct {
 	Attributes []AttributeConfig `toml:"attributes"`
 	Webhooks   []WebhookConfig   `toml:"webhooks"`
 	Events     EventsConfig      `toml:"events"`
+	Admin      AdminConfig       `toml:"admin"`
 }
 
 // ServerConfig is [server].
@@ -127,6 +128,19 @@ type EventsConfig struct {
 	RetryBase Duration `toml:"retry_base"`
 }
 
+// AdminConfig is [admin]: the listener for /metrics and the status page
+// (cli_admin.go, package admin).
+type AdminConfig struct {
+	// Listen is the admin listener's address; "" turns it off.
+	Listen string `toml:"listen"`
+	// PasswordFile holds the basic-auth password of the user "admin";
+	// required when Listen is not a loopback address.
+	PasswordFile string `toml:"password_file"`
+}
+
+// defaultAdminListen is [admin] listen's default.
+const defaultAdminListen = "127.0.0.1:9090"
+
 // AttributeConfig is one [[attributes]] declaration of an operator
 // attribute.
 type AttributeConfig struct {
@@ -158,6 +172,7 @@ func Default() Config {
 		Log:      LogConfig{Retention: Duration(90 * 24 * time.Hour)},
 		Users:    UsersConfig{OnDelete: "delete"},
 		Events:   EventsConfig{Retention: Duration(webhook.DefaultRetention), RetryBase: Duration(time.Second)},
+		Admin:    AdminConfig{Listen: defaultAdminListen},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
 			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200,
 			AuthFailuresPerMinute: 20},

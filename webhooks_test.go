@@ -835,3 +835,40 @@ func TestReadmeReceiverExample(t *testing.T) {
 		return strings.Contains(s, "HTTP 401")
 	})
 }
+
+// TestWebhookMetrics: the admin listener's /metrics reports each endpoint
+// from the deliverer's Stats.
+func TestWebhookMetrics(t *testing.T) {
+	rx := newHookReceiver(t)
+	e := newAdmEnv(t, "[admin]\nlisten = \"127.0.0.1:0\"\n\n"+hookConfig("50ms", hookTable("rx", rx.url())))
+	tok := e.issue("entra")
+	e.start()
+	line := e.waitLog("admin listening")
+	_, rest, _ := strings.Cut(line, "addr=")
+	addr := strings.Fields(rest)[0]
+	e.mustCall(201, tok, "POST", "/Users", `{"userName":"metrics@example.org"}`)
+	rx.wait(1, 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(b)
+		if strings.Contains(body, `scimd_webhook_delivered_events_total{webhook="rx"} 1`) {
+			for _, want := range []string{`scimd_webhook_backlog_events{webhook="rx"} 0`, `scimd_webhook_failed_events_total{webhook="rx"} 0`,
+				`scimd_webhook_oldest_pending_seconds{webhook="rx"} 0`} {
+				if !strings.Contains(body, want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never counted the delivery:\n%s", body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -38,6 +38,9 @@ type Config struct {
 	// address may have per minute before it gets 429 (ratelimit.go); 0 is
 	// no limit. Valid tokens are never limited.
 	AuthFailuresPerMinute int
+	// Observer, when set, hears about every request once it is answered
+	// (observe.go); package admin counts them for /metrics.
+	Observer Observer
 }
 
 // Runtime tuning for "scimd serve". The live heap of a SCIM server is small
@@ -253,6 +256,9 @@ type reqInfo struct {
 	status int
 	token  string
 	errMsg string
+	// refused is set when authentication failed (401, or 429 once the
+	// client's address is over its limit).
+	refused bool
 }
 
 // ServeHTTP wraps every request: request ID, common headers, path
@@ -291,12 +297,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		s.logRequest(r, info, start, id)
+		if s.cfg.Observer != nil {
+			s.observe(r, info, start)
+		}
 	}()
 	if s.isSCIM(r.URL.Path) {
 		h.Set("Cache-Control", "no-store")
 		a, err := s.authenticate(r)
 		if err != nil {
 			info.errMsg = err.Error()
+			info.refused = true
 			h.Set("WWW-Authenticate", `Bearer realm="scimd"`)
 			s.writeError(rw, r, s.limitAuthFailure(rw, r, err))
 			return

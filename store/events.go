@@ -56,10 +56,35 @@ var eventBatch = 1000
 // Events calls fn for each matching row in log order and returns the seq of
 // the last row it saw (q.After when none), from which a follower resumes.
 func (s *Store) Events(ctx context.Context, q EventQuery, fn func(*Event) error) (int64, error) {
-	var (
-		conds []string
-		args  []any
-	)
+	conds, args, err := s.eventConds(ctx, q)
+	if err != nil {
+		return q.After, err
+	}
+	where := "seq > ?"
+	for _, c := range conds {
+		where += " AND (" + c + ")"
+	}
+	last := q.After
+	for {
+		batch, err := s.eventPage(ctx, where, append([]any{last}, args...), "seq", eventBatch)
+		if err != nil {
+			return last, err
+		}
+		for _, e := range batch {
+			if err := fn(e); err != nil {
+				return last, err
+			}
+			last = e.Seq
+		}
+		if len(batch) < eventBatch {
+			return last, nil
+		}
+	}
+}
+
+// eventConds turns a query (all but After) into SQL conditions and their
+// arguments.
+func (s *Store) eventConds(ctx context.Context, q EventQuery) (conds []string, args []any, err error) {
 	if !q.Since.IsZero() {
 		conds = append(conds, "time >= ?")
 		args = append(args, q.Since.UTC().Format(timeFormat))
@@ -77,48 +102,31 @@ func (s *Store) Events(ctx context.Context, q EventQuery, fn func(*Event) error)
 		ids := []any{q.User}
 		rows, err := s.r.QueryContext(ctx, `SELECT id FROM users WHERE user_name_fold = ?`, scim.NameKey(q.User))
 		if err != nil {
-			return q.After, classify(err)
+			return nil, nil, classify(err)
 		}
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
 				rows.Close()
-				return q.After, err
+				return nil, nil, err
 			}
 			ids = append(ids, id)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return q.After, classify(err)
+			return nil, nil, classify(err)
 		}
 		conds = append(conds, "resource_type = 'User' AND (resource_id IN (?"+strings.Repeat(", ?", len(ids)-1)+") OR name = ? COLLATE NOCASE)")
 		args = append(append(args, ids...), q.User)
 	}
-	where := "seq > ?"
-	for _, c := range conds {
-		where += " AND (" + c + ")"
-	}
-	last := q.After
-	for {
-		batch, err := s.eventPage(ctx, where, append([]any{last}, args...))
-		if err != nil {
-			return last, err
-		}
-		for _, e := range batch {
-			if err := fn(e); err != nil {
-				return last, err
-			}
-			last = e.Seq
-		}
-		if len(batch) < eventBatch {
-			return last, nil
-		}
-	}
+	return conds, args, nil
 }
 
-func (s *Store) eventPage(ctx context.Context, where string, args []any) ([]*Event, error) {
+// eventPage reads up to limit rows in the given order ("seq" or
+// "seq DESC").
+func (s *Store) eventPage(ctx context.Context, where string, args []any, order string, limit int) ([]*Event, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT seq, time, token, agent, op, resource_type, resource_id, name, attrs, status, scim_type, detail
-		FROM events WHERE `+where+` ORDER BY seq LIMIT ?`, append(args, eventBatch)...)
+		FROM events WHERE `+where+` ORDER BY `+order+` LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, classify(err)
 	}

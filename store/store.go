@@ -100,6 +100,10 @@ type Options struct {
 	// transaction of each change). Nil stores none: only a server with
 	// [[webhooks]] configured sets it, to the types they subscribe to.
 	Events func(typ string) bool
+	// OnBatch, when set, hears about every write transaction once it has
+	// committed or failed (metrics.go). It runs on the writer goroutine, so
+	// it must be quick.
+	OnBatch func(BatchStats)
 }
 
 // Open opens (creating if needed) the database at path and brings its
@@ -310,14 +314,19 @@ func (s *Store) writer() {
 // failing job is rolled back alone.
 func (s *Store) runBatch(batch []*job) {
 	ctx := context.Background()
+	results := make([]error, len(batch))
+	var commit time.Duration
+	if s.opt.OnBatch != nil {
+		defer s.observeBatch(time.Now(), results, &commit)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		for _, j := range batch {
-			j.done <- classify(err)
+		for i, j := range batch {
+			results[i] = classify(err)
+			j.done <- results[i]
 		}
 		return
 	}
-	results := make([]error, len(batch))
 	for i, j := range batch {
 		if len(batch) == 1 {
 			results[i] = safeRun(j.fn, tx)
@@ -357,7 +366,8 @@ func (s *Store) runBatch(batch []*job) {
 			if _, err := s.writeQ(tx).Exec(`INSERT INTO state (key, value) VALUES ('last_write', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`, s.stamp()); err != nil {
 				tx.Rollback()
 				err = classify(err)
-				for _, j := range batch {
+				for i, j := range batch {
+					results[i] = err
 					j.done <- err
 				}
 				return
@@ -365,10 +375,14 @@ func (s *Store) runBatch(batch []*job) {
 			break
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	committing := time.Now()
+	err = tx.Commit()
+	commit = time.Since(committing)
+	if err != nil {
 		tx.Rollback()
 		err = classify(err)
-		for _, j := range batch {
+		for i, j := range batch {
+			results[i] = err
 			j.done <- err
 		}
 		return
