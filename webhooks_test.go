@@ -842,6 +842,7 @@ func TestWebhookMetrics(t *testing.T) {
 	rx := newHookReceiver(t)
 	e := newAdmEnv(t, "[admin]\nlisten = \"127.0.0.1:0\"\n\n"+hookConfig("50ms", hookTable("rx", rx.url())))
 	tok := e.issue("entra")
+	e.issue("ro", "--scope", "read")
 	e.start()
 	line := e.waitLog("admin listening")
 	_, rest, _ := strings.Cut(line, "addr=")
@@ -863,6 +864,16 @@ func TestWebhookMetrics(t *testing.T) {
 				if !strings.Contains(body, want) {
 					t.Errorf("/metrics lacks %s", want)
 				}
+			}
+			// scimd_token_info carries each token's scope.
+			found := false
+			for _, l := range strings.Split(body, "\n") {
+				if strings.HasPrefix(l, "scimd_token_info{") && strings.Contains(l, `token="ro"`) {
+					found = strings.Contains(l, `scope="read"`)
+				}
+			}
+			if !found {
+				t.Errorf("/metrics has no scimd_token_info with scope=\"read\" for the read token")
 			}
 			return
 		}
