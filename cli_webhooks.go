@@ -107,7 +107,8 @@ type WebhooksListCmd struct {
 // Help shows examples.
 func (WebhooksListCmd) Help() string {
 	return `States: active; failing (the last attempt failed; events are retried with backoff);
-paused (the receiver answered 410 Gone: run 'scimd webhooks resume NAME'). BACKLOG counts events
+paused (the receiver answered 410 Gone: run 'scimd webhooks resume NAME'); new (no server has
+run with it yet). BACKLOG counts events
 not yet delivered; OLDEST is the age of the oldest of them.
 
 Examples:
