@@ -44,7 +44,7 @@ const (
 	// coalesce and coalesceWait: after a round of fewer than coalesce
 	// events, wait coalesceWait before the next.
 	coalesce     = 64
-	coalesceWait = 10 * time.Millisecond
+	coalesceWait = 50 * time.Millisecond
 	// pruneEvery is how often delivered events past retention are pruned.
 	pruneEvery = time.Hour
 )
@@ -285,10 +285,11 @@ func (r *runner) run(ctx context.Context) {
 			continue
 		}
 		if small {
-			// The last round was small: its outcomes are recorded; let a
-			// few more commits gather before the next, so delivery costs
-			// the writer few transactions while it keeps pace (a few
-			// milliseconds of latency).
+			// The last round was small: its outcomes are recorded; let
+			// more commits gather before the next. Each round has a fixed
+			// cost (a writer transaction, two reads), which at a steady
+			// trickle of writes would otherwise be paid per event; 50 ms
+			// of latency is nothing to a receiver.
 			small = false
 			t := time.NewTimer(coalesceWait)
 			select {
