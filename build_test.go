@@ -53,6 +53,21 @@ func TestStaticBuild(t *testing.T) {
 			t.Errorf("scimd version printed %q, want it to contain %q", got, want)
 		}
 	}
+
+	// Replication (Litestream and its S3 client) is inside the static
+	// binary, not a separate tool (issue 13).
+	mods, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"github.com/benbjohnson/litestream", "github.com/aws/aws-sdk-go-v2/service/s3"} {
+		if !strings.Contains(string(mods), "\tdep\t"+want+"\t") {
+			t.Errorf("the static binary does not contain %s", want)
+		}
+	}
+	if out, err := exec.Command(bin, "restore", "--help").CombinedOutput(); err != nil || !strings.Contains(string(out), "--at") {
+		t.Errorf("scimd restore --help: %v\n%s", err, out)
+	}
 }
 
 // scimAllowed are the only packages outside the standard library that scim
@@ -70,12 +85,18 @@ func TestDependencyDirection(t *testing.T) {
 		// webhook delivers what store wrote; the server's renderer is
 		// handed to it, so it never depends on the HTTP API.
 		"./webhook": {"scimd/server"},
+		// replica wires Litestream alone; the store and server know
+		// nothing of it (issue 13).
+		"./replica": {"scimd/store", "scimd/server", "scimd/scim"},
 		// Metrics live in admin (issue 14): store and server only offer
 		// observer hooks, so neither depends on Prometheus.
 		"./admin": {"modernc.org/sqlite"},
 	}
 	for _, pkg := range []string{"./store", "./server", "./webhook"} {
 		extra[pkg] = append(extra[pkg], "github.com/prometheus", "scimd/admin")
+	}
+	for _, pkg := range []string{"./scim", "./store", "./server"} {
+		extra[pkg] = append(extra[pkg], "scimd/replica", "github.com/benbjohnson/litestream")
 	}
 	// server and webhook reach SQLite only through store: they never import
 	// the driver.
@@ -90,7 +111,7 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
-	for _, pkg := range []string{"./scim", "./store", "./server", "./webhook", "./admin"} {
+	for _, pkg := range []string{"./scim", "./store", "./server", "./webhook", "./admin", "./replica"} {
 		if pkg == "./admin" {
 			// admin reaches SQLite through store only: check its own imports.
 			out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, pkg).Output()

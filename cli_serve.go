@@ -60,7 +60,8 @@ func openStore(cfg Config) (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete})
+	// With [replica], Litestream owns checkpoints, also against admin commands.
+	return store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, NoAutoCheckpoint: cfg.Replica.URL != ""})
 }
 
 // serve runs the server until ctx ends, then drains in-flight requests for
@@ -99,11 +100,29 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	}
 	defer lock.Release()
 	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
-		Events: cfg.webhookEvents(), OnBatch: adm.onBatch()})
+		NoAutoCheckpoint: cfg.Replica.URL != "", Events: cfg.webhookEvents(),
+		OnBatch: adm.onBatch(), QueryTimeout: time.Duration(cfg.Limits.QueryTimeout)})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	// Continuous replication ([replica], cli_restore.go); closed before the
+	// store, after the listeners have drained, so its last upload holds
+	// every acknowledged write.
+	rep, err := startReplica(cfg, st.Path(), log)
+	if err != nil {
+		return err
+	}
+	if rep != nil {
+		defer rep.Close(context.Background())
+		if adm != nil { // the replica's metrics and status-page section
+			c, sec := admin.Replica(func() admin.ReplicaStat {
+				r := rep.Status()
+				return admin.ReplicaStat{URL: r.URL, LastSync: r.LastSync, Lag: r.Lag, Errors: r.Errors, LastError: r.LastError, LastErrorAt: r.LastErrorAt}
+			})
+			adm.collectors, adm.sections = append(adm.collectors, c), append(adm.sections, sec)
+		}
+	}
 	defer startAdminJobs(ctx, cfg, st, log)() // token expiry warnings, log retention (cli_log.go)
 	srv := server.New(st, server.Config{
 		BasePath:   cfg.Server.BasePath,

@@ -52,6 +52,8 @@ type statusReport struct {
 	Problems []string   `json:"problems"`
 	// Webhooks is each [[webhooks]] endpoint's delivery state (cli_webhooks.go).
 	Webhooks []webhookRow `json:"webhooks"`
+	// Replica is null without [replica] (cli_restore.go).
+	Replica *replicaReport `json:"replica"`
 }
 
 // Run prints the status and fails when a token needs attention.
@@ -82,6 +84,11 @@ func (c StatusCmd) Run(cli *CLI) error {
 	r.Groups, r.Memberships, r.LastWrite = stats.Groups, stats.Memberships, stats.LastWrite
 	r.Log.Entries, r.Log.Failed = stats.Events, stats.FailedEvents
 	r.Tokens, r.Problems = []tokenRow{}, []string{}
+	if cfg, err := Load(cli.Config); err == nil {
+		if r.Replica, err = replicaStatus(cfg, st.Path()); err != nil {
+			return err
+		}
+	}
 	now := time.Now()
 	for _, t := range tokens {
 		state := t.State(now)
@@ -141,6 +148,9 @@ func printStatus(r statusReport, now time.Time) {
 	}
 	fmt.Fprintf(tw, "last write\t%s\n", last)
 	fmt.Fprintf(tw, "log\t%d entries, %d failed requests (scimd log --failed)\n", r.Log.Entries, r.Log.Failed)
+	if r.Replica != nil {
+		fmt.Fprintf(tw, "replica\t%s\n", printReplica(r.Replica, now))
+	}
 	tw.Flush()
 	fmt.Println()
 	if len(r.Tokens) == 0 {

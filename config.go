@@ -14,6 +14,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"scimd/replica"
 	"scimd/scim"
 	"scimd/store"
 	"scimd/webhook"
@@ -32,6 +33,7 @@ type Config struct {
 	Attributes []AttributeConfig `toml:"attributes"`
 	Webhooks   []WebhookConfig   `toml:"webhooks"`
 	Events     EventsConfig      `toml:"events"`
+	Replica    ReplicaConfig     `toml:"replica"`
 	Admin      AdminConfig       `toml:"admin"`
 }
 
@@ -92,6 +94,9 @@ type LimitsConfig struct {
 	// AuthFailuresPerMinute is how many refused authentications one client
 	// address may have per minute before it gets 429; 0 turns it off.
 	AuthFailuresPerMinute int `toml:"auth_failures_per_minute" zero:"off"`
+	// QueryTimeout bounds the database time of one read request; when it
+	// runs out the query is interrupted and the client gets 400 tooMany.
+	QueryTimeout Duration `toml:"query_timeout"`
 }
 
 // UsersConfig is [users].
@@ -126,6 +131,21 @@ type EventsConfig struct {
 	// RetryBase is the wait after a first failed delivery; it doubles per
 	// attempt up to 10 minutes.
 	RetryBase Duration `toml:"retry_base"`
+}
+
+// ReplicaConfig is [replica]: continuous replication of the database with
+// Litestream (package replica). An empty URL turns it off.
+type ReplicaConfig struct {
+	URL      string `toml:"url"`
+	Endpoint string `toml:"endpoint"`
+	Region   string `toml:"region"`
+	// AccessKeyID falls back to AWS_ACCESS_KEY_ID. The secret is never in
+	// this file: SecretAccessKeyFile names a file holding it, else
+	// AWS_SECRET_ACCESS_KEY applies.
+	AccessKeyID         string   `toml:"access_key_id"`
+	SecretAccessKeyFile string   `toml:"secret_access_key_file"`
+	SyncInterval        Duration `toml:"sync_interval"`
+	Retention           Duration `toml:"retention"`
 }
 
 // AdminConfig is [admin]: the listener for /metrics and the status page
@@ -172,10 +192,11 @@ func Default() Config {
 		Log:      LogConfig{Retention: Duration(90 * 24 * time.Hour)},
 		Users:    UsersConfig{OnDelete: "delete"},
 		Events:   EventsConfig{Retention: Duration(webhook.DefaultRetention), RetryBase: Duration(time.Second)},
+		Replica:  ReplicaConfig{SyncInterval: Duration(time.Second), Retention: Duration(168 * time.Hour)},
 		Admin:    AdminConfig{Listen: defaultAdminListen},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
 			MaxDepth: 32, MaxValueLength: 65536, MaxFilterLength: 8192, MaxFilterNodes: 200,
-			AuthFailuresPerMinute: 20},
+			AuthFailuresPerMinute: 20, QueryTimeout: Duration(10 * time.Second)},
 	}
 }
 
@@ -256,6 +277,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.Catalog(); err != nil {
 		return err
+	}
+	if c.Replica.URL != "" {
+		if err := c.replicaBase().Validate(); err != nil {
+			return fmt.Errorf("[replica] %w", err)
+		}
 	}
 	return c.validateWebhooks()
 }
@@ -374,6 +400,36 @@ func (c *Config) webhook(name string) (*WebhookConfig, error) {
 		return nil, fmt.Errorf("no webhook is named %q: the config has no [[webhooks]]", name)
 	}
 	return nil, fmt.Errorf("no webhook is named %q (configured: %s)", name, strings.Join(names, ", "))
+}
+
+// replicaBase is [replica] without its secret.
+func (c *Config) replicaBase() replica.Config {
+	r := c.Replica
+	return replica.Config{URL: r.URL, Endpoint: r.Endpoint, Region: r.Region, AccessKeyID: r.AccessKeyID,
+		SyncInterval: time.Duration(r.SyncInterval), Retention: time.Duration(r.Retention)}
+}
+
+// replicaConfig is [replica] ready to use, with the access key from the
+// environment when the file has none and the secret read from its file (or
+// AWS_SECRET_ACCESS_KEY).
+func (c *Config) replicaConfig() (replica.Config, error) {
+	rc := c.replicaBase()
+	if rc.AccessKeyID == "" {
+		rc.AccessKeyID = os.Getenv("AWS_ACCESS_KEY_ID")
+	}
+	if f := c.Replica.SecretAccessKeyFile; f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return rc, fmt.Errorf("[replica] secret_access_key_file: %w", err)
+		}
+		rc.SecretAccessKey = strings.TrimSpace(string(b))
+		if rc.SecretAccessKey == "" {
+			return rc, fmt.Errorf("[replica] secret_access_key_file %s is empty", f)
+		}
+	} else {
+		rc.SecretAccessKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	return rc, nil
 }
 
 // validateNumbers refuses every number and duration of the configuration

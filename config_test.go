@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pelletier/go-toml/v2"
 )
@@ -183,4 +184,21 @@ func installSection(t *testing.T, readme string) string {
 		rest = rest[:i]
 	}
 	return rest
+}
+
+// TestQueryTimeoutValidated: [limits] query_timeout defaults to 10s and a
+// zero or negative budget is refused with the key's name.
+func TestQueryTimeoutValidated(t *testing.T) {
+	if d := Default().Limits.QueryTimeout; d != Duration(10*time.Second) {
+		t.Errorf("default query_timeout %v, want 10s", d)
+	}
+	for _, v := range []string{`"0s"`, `"-1s"`} {
+		cfg := Default()
+		if err := decodeStrict([]byte("[limits]\nquery_timeout = "+v+"\n"), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "query_timeout") {
+			t.Errorf("query_timeout = %s: %v, want an error naming query_timeout", v, err)
+		}
+	}
 }

@@ -30,6 +30,7 @@ type CLI struct {
 	Status  StatusCmd  `cmd:"" help:"Counts, database size, token expiry; exits non-zero when a token expires within 7 days."`
 	Log     LogCmd     `cmd:"" help:"Show the provisioning log: changes and failed requests."`
 	Backup  BackupCmd  `cmd:"" help:"Write a verified copy of the database while the server runs."`
+	Restore RestoreCmd `cmd:"" help:"Rebuild the database from the [replica] (latest, or --at a moment)."`
 	Check   CheckCmd   `cmd:"" help:"Verify the database's integrity and consistency while the server runs; exits non-zero on any problem."`
 	Version VersionCmd `cmd:"" help:"Print version and build information."`
 

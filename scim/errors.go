@@ -125,6 +125,13 @@ func Unavailable(format string, args ...any) *Error {
 	return newErr(503, "", format, args)
 }
 
+// TooMany is 400 tooMany (RFC 7644 §3.12): the server will not process the
+// request because it would examine too many resources. scimd sends it for
+// a query that ran out of its time budget ([limits] query_timeout).
+func TooMany(format string, args ...any) *Error {
+	return newErr(400, "tooMany", format, args)
+}
+
 // UnsupportedMediaType is 415 (RFC 9110 §15.5.16): the request body's
 // Content-Type or Content-Encoding is not one the server reads.
 func UnsupportedMediaType(format string, args ...any) *Error {

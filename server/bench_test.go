@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -665,4 +666,142 @@ func BenchmarkGetGroupWithMembers(b *testing.B) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/(1<<20), "alloc-MB/req")
+}
+
+// costliestFilter is the most expensive filter the default limits allow
+// (max_filter_nodes 200): 100 substring tests on every email of every user,
+// which no index can narrow. Each request varies the values.
+func costliestFilter(i int) string {
+	parts := make([]string, 100)
+	for j := range parts {
+		parts[j] = fmt.Sprintf(`emails.value co "q%d-%d"`, i, j)
+	}
+	return url.QueryEscape(strings.Join(parts, " or "))
+}
+
+// BenchmarkLookupUnderHeavyFilters: while 8 clients send the costliest
+// filters without pause against 100,000 users (each runs until
+// [limits] query_timeout stops it with 400 tooMany), one Entra client's
+// userName lookups are timed. Reports the lookups' p50/p99 and how many
+// heavy requests ended, and how.
+func BenchmarkLookupUnderHeavyFilters(b *testing.B) {
+	const n = 100_000
+	path, _ := seeded(b, n)
+	e := startBench(b, path, "entra")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var ok, tooMany, other atomic.Int64
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchClients}}
+	for c := 0; c < benchClients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; ; i += benchClients {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req := get(e.url + "/Users?count=200&filter=" + costliestFilter(i))
+				req.Header.Set("Authorization", "Bearer "+e.token)
+				res, err := hc.Do(req)
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				switch {
+				case res.StatusCode == 200:
+					ok.Add(1)
+				case res.StatusCode == 400 && bytes.Contains(body, []byte(`"tooMany"`)):
+					tooMany.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second) // let the heavy queries start
+	e.clients = 1
+	e.run(b, 200, func(i int) *http.Request {
+		return get(fmt.Sprintf(`%s/Users?filter=userName+eq+%%22user%07d%%40bench.example.com%%22`, e.url, (i*7919)%n))
+	})
+	close(stop)
+	// The heavy queries in flight end within query_timeout.
+	wg.Wait()
+	b.ReportMetric(float64(ok.Load()), "heavy-200")
+	b.ReportMetric(float64(tooMany.Load()), "heavy-tooMany")
+	if other.Load() > 0 {
+		b.Errorf("%d heavy requests ended otherwise than 200 or 400 tooMany", other.Load())
+	}
+}
+
+// variedFilter is filter number i of a family of distinct shapes as large
+// as the default limits allow: a userName lookup and'ed with 90 other
+// comparisons whose attributes are drawn from i, so each compiles to
+// different (and long) SQL text.
+func variedFilter(i, n int) string {
+	attrs := []string{"title", "displayName", "nickName", "profileUrl", "locale", "timezone", "preferredLanguage",
+		"userType", "name.givenName", "name.familyName", "name.formatted", "emails.value", "phoneNumbers.value", "externalId"}
+	or := make([]string, 90)
+	x := uint64(i)*0x9E3779B97F4A7C15 + 1
+	for j := range or {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		or[j] = fmt.Sprintf(`%s eq "v%d"`, attrs[x%uint64(len(attrs))], j)
+	}
+	f := fmt.Sprintf(`userName eq "user%07d@bench.example.com" and not (%s)`, (i*7919)%n, strings.Join(or, " or "))
+	return url.QueryEscape(f)
+}
+
+// BenchmarkVariedFiltersRSS starts 'scimd serve' on 100,000 users, sends
+// 10,000 distinct filters from 8 connections, and reports the server
+// process's peak RSS (VmHWM) and the final RSS.
+func BenchmarkVariedFiltersRSS(b *testing.B) {
+	const n = 100_000
+	path, _ := seeded(b, n)
+	bin, cfg := scimdBinary(b), writeConfig(b, path)
+	tok, err := exec.Command(bin, "token", "issue", "--name", fmt.Sprintf("rss-%d", time.Now().UnixNano()), "--config", cfg).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addr := ""
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if _, a, ok := strings.Cut(sc.Text(), "msg=listening addr="); ok {
+			addr = strings.Fields(a)[0]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if addr == "" {
+		b.Fatal("server did not report its address")
+	}
+	e := &benchEnv{url: "http://" + addr + "/scim/v2", token: strings.TrimSpace(string(tok))}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		e.runN(b, 10_000, 200, func(i int) *http.Request {
+			return get(e.url + "/Users?filter=" + variedFilter(i, n))
+		})
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		for key, metric := range map[string]string{"VmHWM:": "server-peak-RSS-MB", "VmRSS:": "server-RSS-MB"} {
+			if kb, ok := strings.CutPrefix(line, key); ok {
+				v, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(kb), "kB")))
+				b.ReportMetric(float64(v)/1024, metric)
+			}
+		}
+	}
 }

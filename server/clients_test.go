@@ -663,3 +663,54 @@ func TestClientSlowBody408(t *testing.T) {
 		t.Errorf("a slow client logged an ERROR:\n%s", logs.String())
 	}
 }
+
+// TestClientGoneDuringQuery: a client that sent its whole request and then
+// hung up while a costly list was running is the client's failure: the
+// request is logged at INFO as a 400 and recorded so in the provisioning
+// log, never as a 5xx or an ERROR line.
+func TestClientGoneDuringQuery(t *testing.T) {
+	e := newEnv(t)
+	docs := make([]map[string]any, 0, 20000)
+	for i := range 20000 {
+		docs = append(docs, map[string]any{"userName": fmt.Sprintf("g%06d@example.com", i),
+			"emails": []any{map[string]any{"value": fmt.Sprintf("g%06d@example.org", i), "type": "work"}}})
+	}
+	if _, err := e.st.BulkCreate(context.Background(), store.Users, docs); err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for i := range 60 {
+		parts = append(parts, fmt.Sprintf(`emails.value co "zz%d"`, i))
+	}
+	path := "/scim/v2/Users?count=10&filter=" + urlQuery(strings.Join(parts, " or "))
+	t0 := time.Now()
+	e.get(path[len("/scim/v2"):]).must(t, 200)
+	full := time.Since(t0)
+	if full < 100*time.Millisecond {
+		t.Fatalf("the costly list took only %v; the test needs one that outlasts the client", full)
+	}
+	addr := strings.TrimPrefix(e.ts.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nUser-Agent: gone-client\r\n\r\n", path, addr, e.tokens["okta"])
+	time.Sleep(full / 10)
+	conn.Close()
+	line := e.waitLog(t, `"msg":"request"`, `"user_agent":"gone-client"`)
+	if !strings.Contains(line, `"status":400`) || !strings.Contains(line, `"level":"INFO"`) {
+		t.Errorf("request log line %s, want level INFO and status 400", line)
+	}
+	if strings.Contains(e.logs.String(), `"level":"ERROR"`) {
+		t.Errorf("a client hanging up logged an ERROR:\n%s", e.logs.String())
+	}
+	if err := e.srv.FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.st.Events(context.Background(), store.EventQuery{Failed: true}, func(ev *store.Event) error {
+		if ev.Status >= 500 {
+			t.Errorf("failed-request log has %d for %s: %s", ev.Status, ev.Agent, ev.Detail)
+		}
+		return nil
+	})
+}

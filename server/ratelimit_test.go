@@ -1,10 +1,15 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"scimd/store"
 )
 
 // rlClock is a settable clock for the limiter's windows.
@@ -93,5 +98,45 @@ func TestClientAddr(t *testing.T) {
 				t.Errorf("clientAddr(%q) = %q, want %q", tc.remote, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRefusedRequestLogBudget: a flood of bad tokens from many addresses
+// (each under the per-address limit) adds at most the log's global budget
+// of rows, and one summary row says how many were not recorded.
+func TestRefusedRequestLogBudget(t *testing.T) {
+	e := newEnv(t)
+	const flood = 3 * store.FailureRowsPerMinute
+	h := e.srv.Handler()
+	for i := 0; i < flood; i++ {
+		r := httptest.NewRequest("GET", "/scim/v2/Users", nil)
+		r.RemoteAddr = fmt.Sprintf("198.51.%d.%d:4000", i/250, i%250)
+		r.Header.Set("Authorization", fmt.Sprintf("Bearer scimd_bad%d", i))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 401 {
+			t.Fatalf("request %d: %d, want 401", i, w.Code)
+		}
+	}
+	if err := e.srv.FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	refused, summaries := 0, []string{}
+	if _, err := e.st.Events(context.Background(), store.EventQuery{Failed: true}, func(ev *store.Event) error {
+		if ev.Op == "dropped" {
+			summaries = append(summaries, ev.Detail)
+		} else {
+			refused++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if refused != store.FailureRowsPerMinute {
+		t.Errorf("%d refused requests from %d addresses left %d log rows, want the budget of %d", flood, flood, refused, store.FailureRowsPerMinute)
+	}
+	want := fmt.Sprintf("%d refused requests were not recorded", flood-store.FailureRowsPerMinute)
+	if len(summaries) != 1 || !strings.Contains(summaries[0], want) {
+		t.Errorf("summary rows %q, want one saying %q", summaries, want)
 	}
 }

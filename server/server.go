@@ -448,6 +448,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("write failed: database unavailable", "request_id", id, "error", err)
 		se = scim.Unavailable("the database cannot accept changes right now (request %s); reads still work, retry later", id)
 		w.Header().Set("Retry-After", "30")
+	case r.Context().Err() != nil:
+		// The client closed the connection while the request was being
+		// served: nobody reads the answer, and the failure is not the
+		// server's, so it is
+		// recorded as a client error and logged without ERROR, like a body
+		// cut off halfway (body.go).
+		se = scim.BadRequest("the client closed the connection before the request completed")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		se = scim.Unavailable("the request was cancelled before it completed")
 	default:

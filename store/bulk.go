@@ -18,7 +18,7 @@ func (s *Store) BulkCreate(ctx context.Context, k Kind, docs []map[string]any) (
 		n := min(batch, len(docs))
 		part := docs[:n]
 		docs = docs[n:]
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		err := s.writeDir(ctx, func(tx *sql.Tx) error {
 			for _, d := range part {
 				delete(d, "members")
 				r, err := s.insert(tx, k, d)
@@ -43,7 +43,7 @@ func (s *Store) BulkAddMembers(ctx context.Context, groupID string, ids []string
 		n := min(batch, len(ids))
 		part := ids[:n]
 		ids = ids[n:]
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		err := s.writeDir(ctx, func(tx *sql.Tx) error {
 			seq, err := s.seqOf(s.writeQ(tx), groups, groupID)
 			if err != nil {
 				return err

@@ -55,7 +55,9 @@ const walLimit = 64 << 20
 // scimd knows must hold: the schema version, the counters kept by triggers
 // (migration 0004), memberships that point at existing users and groups,
 // no user both live and kept, the columns derived from each document
-// (userName, its name key, externalId, displayName, active), the files' modes and the write-ahead log's size.
+// (userName, its name key, externalId, displayName, active), the indexed
+// values of declared attributes (check_attrs.go), the files' modes and the
+// write-ahead log's size.
 //
 // It opens its own query-only connection (never Open, which migrates and
 // writes) and reads everything in one read transaction, so the counts it
@@ -98,6 +100,7 @@ func Check(ctx context.Context, path string) (*CheckReport, error) {
 		{"memberships", checkMemberships},
 		{"kept users", checkKept},
 		{"columns", checkColumns},
+		{"declared attributes", checkAttrValues},
 		{"files", func(_ context.Context, _ *sql.Tx, c *checker) { checkFiles(abs, c) }},
 	} {
 		ck := &checker{}

@@ -15,7 +15,7 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.OK || len(r.Checks) != 8 {
+	if !r.OK || len(r.Checks) != 9 {
 		t.Fatalf("a sound database: %+v", r)
 	}
 	for _, c := range []struct {

@@ -186,15 +186,30 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error
 // time writes what has accumulated, so a burst of failures becomes a few
 // group-committed transactions, and a flood beyond maxPendingFailures is
 // counted instead of stored. The zero value is ready to use.
+//
+// The log also has a global budget, FailureRowsPerMinute, whatever
+// addresses the failures come from: the per-address limiter (server's
+// ratelimit.go) cannot stop a flood of bad tokens from many addresses, and
+// each would otherwise be a row. Failures beyond the budget are counted,
+// and one summary row per minute says how many were not recorded.
 type Failures struct {
 	mu      sync.Mutex
 	idle    *sync.Cond
 	pending []Event
 	dropped int
 	running bool
+
+	window  time.Time   // start of the current budget minute
+	logged  int         // rows admitted in the window
+	skipped int         // failures over the budget, not yet reported
+	timer   *time.Timer // reports skipped at the window's end
 }
 
 const maxPendingFailures = 10000
+
+// FailureRowsPerMinute is the provisioning log's budget for refused
+// requests: at most this many rows a minute, plus one summary row.
+const FailureRowsPerMinute = 600
 
 // RecordFailure queues a failed request for the log and returns at once.
 // The detail is redacted (see redactDetail) before it is stored.
@@ -204,6 +219,27 @@ func (s *Store) RecordFailure(f *Failures, e Event) {
 	}
 	e.Detail = redactDetail(e.Detail)
 	f.mu.Lock()
+	if e.Time.Sub(f.window) >= time.Minute || e.Time.Before(f.window) {
+		f.reportSkipped(s)
+		f.window, f.logged = e.Time, 0
+	}
+	if f.logged >= FailureRowsPerMinute {
+		if f.skipped == 0 {
+			// Report at the window's end even if no failure follows.
+			f.timer = time.AfterFunc(time.Until(f.window.Add(time.Minute)), func() {
+				f.mu.Lock()
+				start := f.reportSkipped(s)
+				f.mu.Unlock()
+				if start {
+					go s.drainFailures(f)
+				}
+			})
+		}
+		f.skipped++
+		f.mu.Unlock()
+		return
+	}
+	f.logged++
 	if len(f.pending) < maxPendingFailures {
 		f.pending = append(f.pending, e)
 	} else {
@@ -215,6 +251,25 @@ func (s *Store) RecordFailure(f *Failures, e Event) {
 	if start {
 		go s.drainFailures(f)
 	}
+}
+
+// reportSkipped queues the summary row of failures skipped over the
+// budget, with f.mu held. It reports whether the caller must start a
+// drain.
+func (f *Failures) reportSkipped(s *Store) (start bool) {
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+	if f.skipped == 0 {
+		return false
+	}
+	f.pending = append(f.pending, Event{Time: s.now(), Op: "dropped", Status: 429,
+		Detail: strconv.Itoa(f.skipped) + " refused requests were not recorded: more than " + strconv.Itoa(FailureRowsPerMinute) + " arrived within a minute (the log's budget)"})
+	f.skipped = 0
+	start = !f.running
+	f.running = true
+	return start
 }
 
 func (s *Store) drainFailures(f *Failures) {
@@ -246,6 +301,10 @@ func (s *Store) FlushFailures(ctx context.Context, f *Failures) error {
 	}
 	for f.running {
 		f.idle.Wait()
+	}
+	if f.skipped > 0 {
+		f.reportSkipped(s)
+		f.running = false // this call writes the batch itself
 	}
 	batch, dropped := f.pending, f.dropped
 	f.pending, f.dropped = nil, 0

@@ -52,8 +52,40 @@ func (s *Store) List(ctx context.Context, k Kind, q Query) (int, []*Resource, er
 // seek instead of an OFFSET that would skip over every earlier row. An
 // index request that was not the continuation of an earlier page falls back
 // to OFFSET.
+//
+// Every query runs under ctx and the store's query budget (QueryTimeout):
+// when the client goes away or the budget runs out, SQLite is interrupted
+// and the request ends, with 400 tooMany for the budget.
 func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
-	c := &compiler{rt: k.rt(s), k: k, table: k.table}
+	bctx, cancel := s.budget(ctx)
+	defer cancel()
+	p, err := s.listPage(bctx, k, q)
+	if err != nil {
+		return nil, s.overBudget(ctx, bctx, err)
+	}
+	return p, nil
+}
+
+// budget bounds one read request's database time.
+func (s *Store) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.opt.QueryTimeout)
+}
+
+// overBudget turns the end of a read's context into the error the client
+// gets: the parent's error when the client went away, 400 tooMany (RFC
+// 7644 §3.12) when the budget ran out.
+func (s *Store) overBudget(parent, ctx context.Context, err error) error {
+	if parent.Err() != nil {
+		return parent.Err()
+	}
+	if ctx.Err() != nil {
+		return scim.TooMany("the query ran longer than this server allows (%s, [limits] query_timeout) and was stopped; narrow the filter, e.g. with eq on userName, externalId or an indexed attribute", s.opt.QueryTimeout)
+	}
+	return err
+}
+
+func (s *Store) listPage(ctx context.Context, k Kind, q Query) (*Page, error) {
+	c := &compiler{rt: k.rt(s), k: k, table: k.table, attrs: s.attrIdx[k.table]}
 	where := "1"
 	if q.Filter != nil {
 		w, err := c.expr(q.Filter)
@@ -97,8 +129,17 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 	if q.Filter == nil {
 		countSQL, countArgs = `SELECT n FROM counts WHERE name = ?`, []any{k.table}
 	}
+	// A list that no index narrows (a scanning filter, or sortBy) runs on
+	// the small heavy pool, so it cannot take the connections and CPUs
+	// that lookups need; its page is computed inside the first step of
+	// one statement (a subquery), where the budget can interrupt it.
+	heavy := q.Filter == nil && q.SortBy != nil || q.Filter != nil && !c.indexed(q.Filter)
+	rq, hq := s.ctxQ(ctx, s.r), s.ctxQ(ctx, s.r)
+	if heavy {
+		hq = s.ctxQ(ctx, s.heavy)
+	}
 	count := func() error {
-		return classify(s.autoQ().QueryRow(countSQL, countArgs...).Scan(&p.Total))
+		return classify(hq.QueryRow(countSQL, countArgs...).Scan(&p.Total))
 	}
 	if q.Count <= 0 {
 		return p, count()
@@ -108,11 +149,16 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		start = 1
 	}
 	pageKey := ""
+	// The directory generation before the page is read: a mark is used
+	// and kept only if no directory write committed around the read.
+	gen := s.dirGen.Load()
 	var query string
 	var args []any
+	const cols = `SELECT seq, id, doc, created, modified, version FROM `
+	pageOrder := k.table + ".seq"
 	switch {
 	case after >= 0:
-		query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
+		query = cols + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
 		args = append(append([]any{}, c.args...), after, q.Count+1)
 	case q.SortBy == nil:
 		if start == 1 {
@@ -122,8 +168,8 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		} else {
 			pageKey = k.table + "\x00" + where + "\x00" + argsKey(c.args)
 		}
-		if mark, ok := s.marks.get(pageKey, start); ok && start > 1 {
-			query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
+		if mark, ok := s.marks.get(pageKey, start, gen); ok && start > 1 {
+			query = cols + k.table + ` WHERE ` + where + ` AND seq > ? ORDER BY seq LIMIT ?`
 			args = append(append([]any{}, c.args...), mark, q.Count)
 			break
 		}
@@ -132,7 +178,7 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 			// compact seq index (migration 0005) instead of reading them,
 			// then read the page from there.
 			var first int64
-			err := s.autoQ().QueryRow(`SELECT seq FROM `+k.table+` INDEXED BY `+k.table+`_seq ORDER BY seq LIMIT 1 OFFSET ?`, start-1).Scan(&first)
+			err := rq.QueryRow(`SELECT seq FROM `+k.table+` INDEXED BY `+k.table+`_seq ORDER BY seq LIMIT 1 OFFSET ?`, start-1).Scan(&first)
 			if errors.Is(err, sql.ErrNoRows) {
 				first = math.MaxInt64
 			} else if err != nil {
@@ -144,10 +190,16 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		}
 		fallthrough
 	default:
-		query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
+		query = cols + k.table + ` WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ? OFFSET ?`
 		args = append(append([]any{}, c.args...), q.Count, start-1)
+		pageOrder = order
 	}
-	rows, err := s.autoQ().Query(query, args...)
+	if heavy {
+		// SELECT … WHERE seq IN (the page's seqs) ORDER BY …: SQLite
+		// computes the IN list once, in the statement's first step.
+		query = cols + k.table + ` WHERE seq IN (SELECT seq FROM ` + strings.TrimPrefix(query, cols) + `) ORDER BY ` + pageOrder
+	}
+	rows, err := hq.Query(query, args...)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -189,22 +241,63 @@ func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		if pageKey == "first" {
 			pageKey = k.table + "\x00" + where + "\x00" + argsKey(c.args)
 		}
-		s.marks.put(pageKey, start+len(p.Resources), seqs[len(seqs)-1])
+		if s.dirGen.Load() == gen {
+			s.marks.put(pageKey, start+len(p.Resources), seqs[len(seqs)-1], gen)
+		}
 	}
 	if q.WithRefs {
 		if k == users {
-			if err := s.fillUsers(s.autoQ(), p.Resources); err != nil {
+			if err := s.fillUsers(rq, p.Resources); err != nil {
 				return nil, err
 			}
 		} else {
 			for _, r := range p.Resources {
-				if err := s.fill(s.autoQ(), k, r); err != nil {
+				if err := s.fill(rq, k, r); err != nil {
 					return nil, err
 				}
 			}
 		}
 	}
 	return p, nil
+}
+
+// indexed reports whether an index narrows filter e to few rows: eq on
+// id, externalId, the name (userName, group displayName) or a declared
+// attribute with a side-table index, alone, in an and, or on both sides
+// of an or. Such lookups (Entra's "userName eq x") use the main read pool;
+// anything else is heavy (see listPage).
+func (c *compiler) indexed(e scim.Expr) bool {
+	switch x := e.(type) {
+	case *scim.And:
+		return c.indexed(x.L) || c.indexed(x.R)
+	case *scim.Or:
+		return c.indexed(x.L) && c.indexed(x.R)
+	case *scim.Compare:
+		if x.Op != scim.OpEq || x.Value == nil {
+			return false
+		}
+		t, err := c.rt.Resolve(x.Path)
+		if err != nil {
+			return false
+		}
+		switch {
+		case t.Common == "id" || t.Common == "externalId":
+			return true
+		case t.Common != "" || t.Attr == nil || t.Sub != nil:
+			return false
+		case t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema:
+			return true // the name's key column is UNIQUE
+		}
+		path := []string{t.Attr.Name}
+		if t.InExtension(c.rt) {
+			path = []string{t.Schema.ID, t.Attr.Name}
+		}
+		saved := len(c.args)
+		_, ok := c.declared(t.Attr, path, x.Op, x.Value)
+		c.args = c.args[:saved]
+		return ok
+	}
+	return false
 }
 
 // compiler turns a filter AST into an SQL condition. Attribute names are
@@ -216,6 +309,7 @@ type compiler struct {
 	k     *kind
 	table string
 	args  []any
+	attrs []attrIndex // declarations with side-table rows (attrindex.go)
 }
 
 func (c *compiler) arg(v any) string {
@@ -372,6 +466,8 @@ func (c *compiler) leaf(p scim.AttrPath, op scim.CompareOp, v any) (string, erro
 		}
 		base = append(base, sub.Name)
 		typ, exact = sub.Type, sub.CaseExact
+	} else if cond, ok := c.declared(a, base, op, v); ok {
+		return cond, nil
 	}
 	return c.cmp(operand{sql: "json_extract(" + tbl + ".doc, " + quoteLit(jsonPath(base...)) + ")", typ: typ, caseExact: exact}, op, v)
 }

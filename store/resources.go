@@ -152,7 +152,7 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		return nil, err
 	}
 	var out *Resource
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.writeDir(ctx, func(tx *sql.Tx) error {
 		if k == users {
 			r, done, err := s.reactivate(tx, a, doc)
 			if err != nil || done {
@@ -235,7 +235,7 @@ func (s *Store) insertRow(tx *sql.Tx, k *kind, r *Resource, text string) error {
 		return s.conflict(tx, k, c.name, 0, err)
 	}
 	r.seq, _ = res.LastInsertId()
-	return nil
+	return s.putAttrs(tx, k, r.seq, r.Doc)
 }
 
 // conflict turns a failed insert or update of the resource numbered self (0
@@ -293,14 +293,16 @@ func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) 
 // The two reads are not one snapshot: a membership change landing between
 // them shows in the answer, as it would a moment later anyway.
 func (s *Store) Get(ctx context.Context, k Kind, id string, withRefs bool) (*Resource, error) {
-	q := s.autoQ()
+	bctx, cancel := s.budget(ctx)
+	defer cancel()
+	q := s.ctxQ(bctx, s.r)
 	r, _, err := s.load(q, k, id)
 	if err != nil {
-		return nil, err
+		return nil, s.overBudget(ctx, bctx, err)
 	}
 	if withRefs {
 		if err := s.fill(q, k, r); err != nil {
-			return nil, err
+			return nil, s.overBudget(ctx, bctx, err)
 		}
 	}
 	return r, nil
@@ -431,7 +433,7 @@ func (s *Store) Replace(ctx context.Context, a Actor, k Kind, id string, doc map
 		delete(doc, "members")
 	}
 	var out *Resource
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeDir(ctx, func(tx *sql.Tx) error {
 		old, seq, err := s.load(s.writeQ(tx), k, id)
 		if err != nil {
 			return err
@@ -487,7 +489,7 @@ func (s *Store) Patch(ctx context.Context, a Actor, k Kind, id string, ops []sci
 		}
 	}
 	var out *Resource
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.writeDir(ctx, func(tx *sql.Tx) error {
 		var (
 			seq, version int64
 		)
@@ -571,6 +573,11 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 		}
 		if err != nil {
 			return nil, s.conflict(tx, k, c.name, seq, err)
+		}
+		if len(changed) > 0 {
+			if err := s.putAttrs(tx, k, seq, doc); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(changed) > 0 {
@@ -780,7 +787,7 @@ func (s *Store) resolveMembers(tx *sql.Tx, ids []string) (map[string]memberRef, 
 
 // Delete removes a resource and every membership it takes part in.
 func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.writeDir(ctx, func(tx *sql.Tx) error {
 		old, seq, err := s.load(s.writeQ(tx), k, id)
 		if err != nil {
 			return err

@@ -38,7 +38,10 @@ var migrations embed.FS
 
 func init() {
 	// scim_fold(x) is the Unicode case folding of RFC 7643 caseExact=false
-	// comparisons, the same function Go code uses (scim.Fold).
+	// comparisons, the same function Go code uses (scim.Fold). Only query
+	// text calls it, never the stored schema (indexes, triggers, views),
+	// so that any sqlite3 shell can open and check the file; indexed
+	// values are folded in Go (attrindex.go).
 	sqlite.MustRegisterDeterministicScalarFunction("scim_fold", 1,
 		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			switch v := args[0].(type) {
@@ -72,8 +75,21 @@ type Store struct {
 	// POST need not look there; only this process soft-deletes users.
 	mayHaveKept atomic.Bool
 	marks       pageMarks
-	stmts       sync.Map // SQL text -> *sql.Stmt on the read pool
-	nstmts      atomic.Int64
+	stmts       stmtCache // prepared statements, a bounded LRU (stmts.go)
+
+	// heavy is a small read-only pool for list queries that no index
+	// narrows (filters scanning the table, sortBy): at most half the CPUs
+	// (at least one) run them at once, the others waiting for a
+	// connection within their budget, so however many clients send them,
+	// lookups on r still find a connection and a CPU (issue 11: lookup p99
+	// stays under 100 ms while 8 clients send the costliest filters).
+	heavy *sql.DB
+	// attrIdx lists, per table, the declared attributes whose values the
+	// writer keeps in the side tables (declared_indexes); set by Open.
+	attrIdx map[string][]attrIndex
+	// dirGen counts committed (or attempted) batches that wrote users,
+	// groups or memberships; page marks are valid for one generation.
+	dirGen atomic.Int64
 
 	// hookMask selects the webhook event types written to the outbox
 	// (outbox.go); emitted is set when a job wrote one, and outboxReady
@@ -92,6 +108,10 @@ type Options struct {
 	// the user; "deactivate" keeps the record, inactive and invisible, so a
 	// later POST of the same userName brings it back under its old id.
 	OnDelete string
+	// QueryTimeout bounds the database time of one read request ([limits]
+	// query_timeout): when it runs out SQLite is interrupted and the
+	// request gets 400 tooMany. Zero means DefaultQueryTimeout.
+	QueryTimeout time.Duration
 	// SyncIndexes creates and drops the indexes of declared attributes to
 	// match Catalog. Only the server sets it: an admin command run with
 	// another config file must not drop the indexes the server uses.
@@ -100,11 +120,20 @@ type Options struct {
 	// transaction of each change). Nil stores none: only a server with
 	// [[webhooks]] configured sets it, to the types they subscribe to.
 	Events func(typ string) bool
+	// NoAutoCheckpoint turns off SQLite's automatic checkpoint on this
+	// process's writing connection (wal_autocheckpoint 0), for when another
+	// component owns checkpoints: the replicator (package replica) must copy
+	// every WAL frame before it is folded into the database, so it alone
+	// decides when to checkpoint and keeps the WAL bounded.
+	NoAutoCheckpoint bool
 	// OnBatch, when set, hears about every write transaction once it has
 	// committed or failed (metrics.go). It runs on the writer goroutine, so
 	// it must be quick.
 	OnBatch func(BatchStats)
 }
+
+// DefaultQueryTimeout is [limits] query_timeout's default.
+const DefaultQueryTimeout = 10 * time.Second
 
 // Open opens (creating if needed) the database at path and brings its
 // schema up to date.
@@ -127,7 +156,11 @@ func Open(path string, opt Options) (*Store, error) {
 		hookMask: eventMask(opt.Events), outboxReady: make(chan struct{}, 1)}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
-	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+pragmas)
+	wpragmas := pragmas
+	if opt.NoAutoCheckpoint {
+		wpragmas += "&_pragma=wal_autocheckpoint(0)"
+	}
+	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+wpragmas)
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +177,23 @@ func Open(path string, opt Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	if err := s.convertAttrIndexes(); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open %s: converting declared-attribute indexes: %w", s.path, err)
+	}
 	if opt.SyncIndexes {
 		if err := s.syncAttrIndexes(); err != nil {
 			s.w.Close()
 			return nil, err
 		}
+	}
+	if err := s.refoldAttrIndexes(); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open %s: refolding declared-attribute values: %w", s.path, err)
+	}
+	if err := s.loadAttrIndexes(); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
 	}
 	var kept int
 	if err := s.w.QueryRow(`SELECT count(*) FROM users_deleted`).Scan(&kept); err != nil {
@@ -164,6 +209,18 @@ func Open(path string, opt Options) (*Store, error) {
 	n := runtime.GOMAXPROCS(0) * 4
 	s.r.SetMaxOpenConns(n)
 	s.r.SetMaxIdleConns(n)
+	s.heavy, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
+	if err != nil {
+		s.r.Close()
+		s.w.Close()
+		return nil, err
+	}
+	h := max(1, runtime.GOMAXPROCS(0)/2)
+	s.heavy.SetMaxOpenConns(h)
+	s.heavy.SetMaxIdleConns(h)
+	if s.opt.QueryTimeout <= 0 {
+		s.opt.QueryTimeout = DefaultQueryTimeout
+	}
 	s.wg.Add(1)
 	go s.writer()
 	return s, nil
@@ -179,13 +236,14 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.close.Do(func() { close(s.done) })
 	s.wg.Wait()
-	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	s.stmts.closeAll()
 	if f := s.auth.shm.Load(); f != nil {
 		f.Close()
 	}
 	err1 := s.r.Close()
 	err2 := s.w.Close()
-	return errors.Join(err1, err2)
+	err3 := s.heavy.Close()
+	return errors.Join(err1, err2, err3)
 }
 
 // migrate applies the embedded numbered migrations not yet applied, each in
@@ -258,6 +316,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 type job struct {
 	fn   func(tx *sql.Tx) error
 	done chan error
+	dir  bool // writes users, groups or memberships (see dirGen)
 }
 
 // maxBatch bounds how many writes share one transaction, so one commit
@@ -268,7 +327,17 @@ const maxBatch = 256
 // transaction is durably committed (or fn failed, in which case nothing fn
 // did is kept). fn must not keep tx after returning.
 func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	j := &job{fn: fn, done: make(chan error, 1)}
+	return s.queue(ctx, &job{fn: fn, done: make(chan error, 1)})
+}
+
+// writeDir is write for changes to users, groups or memberships: it moves
+// the directory generation on, so that page marks taken before are no
+// longer used.
+func (s *Store) writeDir(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.queue(ctx, &job{fn: fn, done: make(chan error, 1), dir: true})
+}
+
+func (s *Store) queue(ctx context.Context, j *job) error {
 	select {
 	case s.jobs <- j:
 	case <-s.done:
@@ -313,6 +382,16 @@ func (s *Store) writer() {
 // runBatch runs jobs in one transaction, each inside a savepoint so that a
 // failing job is rolled back alone.
 func (s *Store) runBatch(batch []*job) {
+	for _, j := range batch {
+		if j.dir {
+			// Before and after the transaction: a page read while it
+			// runs sees a changed generation when it ends, and a page
+			// read after it starts from the new one.
+			s.dirGen.Add(1)
+			defer s.dirGen.Add(1)
+			break
+		}
+	}
 	ctx := context.Background()
 	results := make([]error, len(batch))
 	var commit time.Duration

@@ -1,4 +1,4 @@
--- scimd schema, version 10: the webhook outbox.
+-- scimd schema, version 11: the webhook outbox.
 --
 -- outbox holds one row per change that some configured [[webhooks]] endpoint
 -- subscribes to, written in the same transaction as the change, so no

@@ -1,0 +1,529 @@
+// Package replica replicates scimd's SQLite database continuously to an
+// object store or a folder, and restores it from there, with Litestream
+// (github.com/benbjohnson/litestream) embedded as a library so that scimd
+// stays one static binary.
+//
+// How it fits together: every sync interval Litestream reads new WAL
+// frames into its own local staging files (the ".NAME-litestream" folder
+// beside the database) and checkpoints the WAL itself, and this package
+// uploads the staged changes. scimd's writer therefore runs with SQLite's
+// automatic checkpoint off (store.Options.NoAutoCheckpoint): Litestream
+// must see every frame before it is folded into the database file.
+//
+// serve and "scimd status" are separate processes, so the replicator
+// publishes its state in a small JSON file beside the database
+// (StatusPath), replaced atomically after every sync attempt. A row in the
+// database would not do: writing it would itself be a change to replicate,
+// every second, forever.
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/benbjohnson/litestream"
+	"github.com/benbjohnson/litestream/file"
+	"github.com/benbjohnson/litestream/s3"
+)
+
+// Config is [replica] with its secrets already read.
+type Config struct {
+	// URL is where the replica lives: s3://BUCKET/PATH or file:///PATH.
+	URL string
+	// Endpoint is an S3-compatible store's address (MinIO, Backblaze B2,
+	// Wasabi, Garage, versitygw); empty means AWS.
+	Endpoint string
+	// Region is the S3 region; empty lets Litestream find it (AWS) or uses
+	// us-east-1 (with Endpoint).
+	Region string
+	// AccessKeyID and SecretAccessKey authenticate to S3; empty means the
+	// AWS SDK's usual chain (environment, ~/.aws, instance role).
+	AccessKeyID     string
+	SecretAccessKey string
+	// SyncInterval is how often staged changes are uploaded: the recovery
+	// point objective when the store is reachable.
+	SyncInterval time.Duration
+	// Retention is how long history is kept for point-in-time restores.
+	Retention time.Duration
+}
+
+// Schemes are the URL schemes scimd accepts. Litestream also speaks gs://,
+// abs://, sftp://, webdav://, nats:// and oss://; each pulls in another
+// cloud SDK (tens of megabytes) and takes credentials in its own way, so
+// scimd supports S3 and every S3-compatible store through endpoint, plus
+// plain folders (a mounted disk or network share).
+var Schemes = []string{"s3", "file"}
+
+// Validate checks the URL, scheme and intervals without contacting the store.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return fmt.Errorf("url %q: %v", Redact(c.URL), err)
+	}
+	switch u.Scheme {
+	case "s3":
+		if u.Host == "" {
+			return fmt.Errorf("url %q names no bucket: use s3://BUCKET/PATH", Redact(c.URL))
+		}
+	case "file":
+		if u.Host != "" || !filepath.IsAbs(u.Path) {
+			return fmt.Errorf("url %q: use file:///ABSOLUTE/PATH", Redact(c.URL))
+		}
+		if c.Endpoint != "" || c.AccessKeyID != "" {
+			return errors.New("endpoint and access_key_id apply to s3:// URLs only")
+		}
+	default:
+		return fmt.Errorf("url %q: scheme must be one of %s:// (S3-compatible stores through endpoint)", Redact(c.URL), strings.Join(Schemes, ":// "))
+	}
+	if c.SyncInterval <= 0 {
+		return errors.New("sync_interval must be positive")
+	}
+	if c.Retention < time.Hour {
+		return errors.New("retention must be at least 1h")
+	}
+	return nil
+}
+
+// client builds the Litestream client for c.URL. S3 options that
+// Litestream reads from the URL's query (forcePathStyle, skipVerify, ...)
+// keep working; endpoint and region from the config are added to it.
+func (c Config) client() (litestream.ReplicaClient, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(c.URL)
+	if u.Scheme == "file" {
+		return file.NewReplicaClient(filepath.Clean(u.Path)), nil
+	}
+	q := u.Query()
+	if c.Endpoint != "" && q.Get("endpoint") == "" {
+		q.Set("endpoint", c.Endpoint)
+	}
+	if c.Region != "" && q.Get("region") == "" {
+		q.Set("region", c.Region)
+	}
+	u.RawQuery = q.Encode()
+	lc, err := litestream.NewReplicaClientFromURL(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("url %q: %w", Redact(c.URL), err)
+	}
+	sc, ok := lc.(*s3.ReplicaClient)
+	if !ok {
+		return nil, fmt.Errorf("url %q: not an S3 client", Redact(c.URL))
+	}
+	if c.AccessKeyID != "" {
+		sc.AccessKeyID = c.AccessKeyID
+	}
+	if c.SecretAccessKey != "" {
+		sc.SecretAccessKey = c.SecretAccessKey
+	}
+	return sc, nil
+}
+
+// Redact returns u without credentials: no user:password and no query
+// parameter that could hold a key, so it can be logged and shown.
+func Redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	p.User = nil
+	q := p.Query()
+	for k := range q {
+		lk := strings.ToLower(k)
+		if strings.Contains(lk, "key") || strings.Contains(lk, "secret") || strings.Contains(lk, "token") || strings.Contains(lk, "pass") {
+			q.Set(k, "REDACTED")
+		}
+	}
+	p.RawQuery = q.Encode()
+	return p.String()
+}
+
+// StatusPath is the file where serve publishes the replicator's state for
+// "scimd status": beside the database, named after it.
+func StatusPath(dbPath string) string { return dbPath + "-replica.json" }
+
+// localStateDir is Litestream's staging folder for dbPath.
+func localStateDir(dbPath string) string {
+	dir, name := filepath.Split(dbPath)
+	return filepath.Join(dir, "."+name+litestream.MetaDirSuffix)
+}
+
+// Status is the replicator's state, cheap to read (for "scimd status" and
+// the metrics scimd_replica_lag_seconds,
+// scimd_replica_last_sync_timestamp_seconds and scimd_replica_errors_total).
+type Status struct {
+	// URL is the replica's URL without credentials.
+	URL string `json:"url"`
+	// LastSync is when the last successful sync began: every write
+	// committed before it is in the replica. Zero before the first one.
+	LastSync time.Time `json:"last_sync"`
+	// Lag is how far the replica is behind: now minus LastSync (since
+	// serve started, while it has not synced yet). Writes newer than Lag
+	// would be lost with the machine.
+	Lag time.Duration `json:"-"`
+	// LastError is the last failed attempt's error ("" after a success)
+	// and LastErrorAt when it happened.
+	LastError   string    `json:"last_error"`
+	LastErrorAt time.Time `json:"last_error_at"`
+	// Errors counts failed sync attempts since serve started.
+	Errors int64 `json:"errors"`
+	// Published is when serve wrote this status (read from StatusPath).
+	Published time.Time `json:"published"`
+	// Started is when the replicator started (the lag's origin before the
+	// first sync).
+	Started time.Time `json:"started"`
+}
+
+// lagAt is the lag seen at now.
+func (s Status) lagAt(now time.Time) time.Duration {
+	from := s.LastSync
+	if from.IsZero() {
+		from = s.Started
+	}
+	if from.IsZero() || now.Before(from) {
+		return 0
+	}
+	return now.Sub(from)
+}
+
+// Replicator replicates one database while serve runs.
+type Replicator struct {
+	cfg    Config
+	dbPath string
+	log    *slog.Logger
+	db     *litestream.DB
+	ls     *litestream.Store
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu           sync.Mutex
+	status       Status
+	stageFailing bool
+	errs         atomic.Int64
+	stagedAt     atomic.Pointer[time.Time] // when the last successful staging began
+	stagedSig    chan struct{}             // a staging has finished
+}
+
+// Start begins replicating the database at dbPath in the background. It
+// fails only on a configuration error; an unreachable store is retried
+// forever, with warnings that show the growing lag, and never affects the
+// database's own readers and writers.
+func Start(dbPath string, cfg Config, log *slog.Logger) (*Replicator, error) {
+	client, err := cfg.client()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	// Litestream logs at Info for routine events (compactions, snapshots);
+	// scimd reports replication itself, so only its warnings pass.
+	llog := slog.New(levelFilter{log.Handler(), slog.LevelWarn}).With("component", "litestream")
+	db := litestream.NewDB(abs)
+	db.Logger = llog
+	r := litestream.NewReplicaWithClient(db, client)
+	// The replicator's loops stage and upload (so that they see every
+	// error and measure the lag themselves) instead of Litestream's
+	// monitors.
+	r.MonitorEnabled = false
+	// Staging and checkpoints run on the replicator's schedule too (stage).
+	db.MonitorInterval = 0
+	db.Replica = r
+	ls := litestream.NewStore([]*litestream.DB{db}, litestream.DefaultCompactionLevels)
+	ls.Logger = llog
+	db.SetLogger(llog) // NewStore gave it the default logger
+	// A stopping serve tries this long to upload what is staged.
+	ls.SetShutdownSyncTimeout(5 * time.Second)
+	// A full snapshot a day (or per retention period, when shorter) is the
+	// start of every restore; older snapshots and the compacted changes
+	// between them are deleted after retention.
+	ls.SnapshotInterval = min(24*time.Hour, cfg.Retention)
+	ls.SnapshotRetention = cfg.Retention
+	rep := &Replicator{cfg: cfg, dbPath: abs, log: log, db: db, ls: ls, done: make(chan struct{}), stagedSig: make(chan struct{}, 1)}
+	rep.status = Status{URL: Redact(cfg.URL), Started: time.Now()}
+	ctx, cancel := context.WithCancel(context.Background())
+	rep.cancel = cancel
+	go rep.run(ctx)
+	return rep, nil
+}
+
+// run opens Litestream (retrying while the store cannot be reached: S3
+// without a region asks the bucket's region), then runs two loops, each
+// once per sync interval: staging (Litestream reads new WAL frames into
+// local files and checkpoints) and uploading. They are separate so that an
+// upload hanging on an unreachable store never stops checkpoints, and the
+// WAL stays bounded; staging runs once per interval, not more, because a
+// page rewritten by many transactions in between is staged once.
+func (rep *Replicator) run(ctx context.Context) {
+	defer close(rep.done)
+	w := warner{rep: rep}
+	tick := time.NewTicker(rep.cfg.SyncInterval)
+	defer tick.Stop()
+	rep.publish()
+	fail := func(err error) {
+		rep.errs.Add(1)
+		rep.mu.Lock()
+		rep.status.LastError, rep.status.LastErrorAt = err.Error(), time.Now()
+		rep.mu.Unlock()
+		w.failed()
+		rep.publish()
+	}
+	for {
+		octx, cancel := context.WithTimeout(ctx, rep.attemptTimeout())
+		err := rep.ls.Open(octx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		fail(fmt.Errorf("open replica: %w", err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	var staging sync.WaitGroup
+	staging.Go(func() { rep.stage(ctx, &w) })
+	defer staging.Wait()
+	for {
+		// Upload as soon as a staging is done, so a write is off the
+		// machine within one interval and one upload.
+	idle:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-rep.stagedSig:
+				break idle
+			case <-tick.C:
+				w.check()
+				rep.publish()
+			}
+		}
+		// Everything committed before the last staging began is staged,
+		// and so in the replica once this upload succeeds.
+		staged := rep.stagedAt.Load()
+		result := make(chan error, 1)
+		go func() {
+			actx, cancel := context.WithTimeout(ctx, rep.attemptTimeout())
+			defer cancel()
+			result <- rep.db.Replica.Sync(actx)
+		}()
+	wait:
+		for {
+			select {
+			case err := <-result:
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					fail(fmt.Errorf("upload: %w", err))
+					break wait
+				}
+				rep.mu.Lock()
+				if staged != nil {
+					rep.status.LastSync = *staged
+				}
+				if !rep.stageFailing {
+					rep.status.LastError = ""
+				}
+				caughtUp := rep.status.LastError == ""
+				rep.mu.Unlock()
+				if caughtUp {
+					w.synced()
+				}
+				rep.publish()
+				break wait
+			case <-tick.C:
+				w.check()
+				rep.publish()
+			case <-ctx.Done():
+				<-result
+				return
+			}
+		}
+	}
+}
+
+// stage runs Litestream's staging and checkpointing every sync interval
+// until ctx ends.
+func (rep *Replicator) stage(ctx context.Context, w *warner) {
+	tick := time.NewTicker(rep.cfg.SyncInterval)
+	defer tick.Stop()
+	for {
+		begin := time.Now()
+		sctx, cancel := context.WithTimeout(ctx, rep.attemptTimeout())
+		err := rep.db.Sync(sctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		rep.mu.Lock()
+		rep.stageFailing = err != nil
+		if err != nil {
+			rep.status.LastError, rep.status.LastErrorAt = "stage: "+err.Error(), time.Now()
+		}
+		rep.mu.Unlock()
+		if err != nil {
+			rep.errs.Add(1)
+			w.failed()
+			rep.publish()
+		} else {
+			rep.stagedAt.Store(&begin)
+			select {
+			case rep.stagedSig <- struct{}{}:
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// attemptTimeout bounds one staging or upload attempt, so that a hung
+// connection is retried rather than waited on forever.
+func (rep *Replicator) attemptTimeout() time.Duration {
+	return max(time.Minute, 10*rep.cfg.SyncInterval)
+}
+
+// warner logs a replica that falls behind: at the first failure, then each
+// time the lag has doubled (10 s, 20 s, 40 s, ..., then every 5 minutes),
+// so an outage is visible without flooding the log; and once it has
+// caught up again.
+type warner struct {
+	mu     sync.Mutex // staging and uploading both report
+	rep    *Replicator
+	warned bool
+	next   time.Duration // lag at which to warn next
+}
+
+func (w *warner) failed() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.warned {
+		w.warn()
+	}
+}
+
+func (w *warner) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := w.rep.Status()
+	if w.next == 0 {
+		w.next = max(10*time.Second, 5*w.rep.cfg.SyncInterval)
+	}
+	if st.Lag >= w.next {
+		w.warn()
+	}
+}
+
+func (w *warner) warn() {
+	st := w.rep.Status()
+	last := st.LastError
+	if last == "" {
+		last = "the current attempt has not finished"
+	}
+	w.rep.log.Warn("replica: cannot sync, retrying; writes are safe on this machine but not yet off it",
+		"replica", st.URL, "lag", st.Lag.Round(time.Second).String(), "error", last)
+	w.warned = true
+	if w.next == 0 {
+		w.next = max(10*time.Second, 5*w.rep.cfg.SyncInterval)
+	}
+	for w.next <= st.Lag {
+		w.next = min(2*w.next, w.next+5*time.Minute)
+	}
+}
+
+func (w *warner) synced() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.warned {
+		w.rep.log.Info("replica: caught up", "replica", w.rep.Status().URL)
+	}
+	w.warned, w.next = false, 0
+}
+
+// Status returns the current state, with the lag computed now.
+func (rep *Replicator) Status() Status {
+	rep.mu.Lock()
+	st := rep.status
+	rep.mu.Unlock()
+	st.Errors = rep.errs.Load()
+	st.Lag = st.lagAt(time.Now())
+	return st
+}
+
+// publish writes the status for "scimd status" (write then rename, so a
+// reader never sees half a file; no fsync: it is advice, rewritten every
+// interval).
+func (rep *Replicator) publish() {
+	st := rep.Status()
+	st.Published = time.Now()
+	if err := writeStatus(StatusPath(rep.dbPath), st); err != nil {
+		rep.log.Warn("replica: cannot publish status for scimd status", "error", err)
+	}
+}
+
+// Close stops replicating after a last attempt to upload what is staged.
+func (rep *Replicator) Close(ctx context.Context) error {
+	rep.cancel()
+	<-rep.done
+	begin := time.Now()
+	err := rep.ls.Close(ctx) // stages and uploads what is left
+	if err == nil {
+		rep.mu.Lock()
+		rep.status.LastSync, rep.status.LastError = begin, ""
+		rep.mu.Unlock()
+	}
+	rep.publish()
+	return err
+}
+
+// levelFilter passes records at or above min to h.
+type levelFilter struct {
+	h   slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.h.Enabled(ctx, l)
+}
+func (f levelFilter) Handle(ctx context.Context, r slog.Record) error { return f.h.Handle(ctx, r) }
+func (f levelFilter) WithAttrs(a []slog.Attr) slog.Handler {
+	return levelFilter{f.h.WithAttrs(a), f.min}
+}
+func (f levelFilter) WithGroup(n string) slog.Handler { return levelFilter{f.h.WithGroup(n), f.min} }
+
+// RemoveLocalState deletes Litestream's staging folder for dbPath. A
+// restored database must start from the replica's position, not from
+// staging files that belonged to the database it replaces.
+func RemoveLocalState(dbPath string) error {
+	abs, err := filepath.Abs(dbPath)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(localStateDir(abs)); err != nil {
+		return err
+	}
+	if err := os.Remove(StatusPath(abs)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
