@@ -382,14 +382,24 @@ func (s *Store) writer() {
 // runBatch runs jobs in one transaction, each inside a savepoint so that a
 // failing job is rolled back alone.
 func (s *Store) runBatch(batch []*job) {
+	// The directory generation moves before and after a transaction that
+	// writes users, groups or memberships: a page read while it runs sees a
+	// changed generation when it ends, and a page read after it starts from
+	// the new one. The second move happens before any job is acknowledged,
+	// so a client that reads after its write returned never keeps a page
+	// mark from before it.
+	settled := true
 	for _, j := range batch {
 		if j.dir {
-			// Before and after the transaction: a page read while it
-			// runs sees a changed generation when it ends, and a page
-			// read after it starts from the new one.
 			s.dirGen.Add(1)
-			defer s.dirGen.Add(1)
+			settled = false
 			break
+		}
+	}
+	settle := func() {
+		if !settled {
+			settled = true
+			s.dirGen.Add(1)
 		}
 	}
 	ctx := context.Background()
@@ -402,6 +412,7 @@ func (s *Store) runBatch(batch []*job) {
 	if err != nil {
 		for i, j := range batch {
 			results[i] = classify(err)
+			settle()
 			j.done <- results[i]
 		}
 		return
@@ -411,6 +422,7 @@ func (s *Store) runBatch(batch []*job) {
 			results[i] = safeRun(j.fn, tx)
 			if results[i] != nil {
 				tx.Rollback()
+				settle()
 				j.done <- results[i]
 				return
 			}
@@ -429,6 +441,7 @@ func (s *Store) runBatch(batch []*job) {
 					if results[k] == nil {
 						results[k] = classify(err)
 					}
+					settle()
 					j.done <- results[k]
 				}
 				return
@@ -447,6 +460,7 @@ func (s *Store) runBatch(batch []*job) {
 				err = classify(err)
 				for i, j := range batch {
 					results[i] = err
+					settle()
 					j.done <- err
 				}
 				return
@@ -462,6 +476,7 @@ func (s *Store) runBatch(batch []*job) {
 		err = classify(err)
 		for i, j := range batch {
 			results[i] = err
+			settle()
 			j.done <- err
 		}
 		return
@@ -473,6 +488,7 @@ func (s *Store) runBatch(batch []*job) {
 		}
 	}
 	for i, j := range batch {
+		settle()
 		j.done <- results[i]
 	}
 }
