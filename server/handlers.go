@@ -30,8 +30,15 @@ func (s *Server) baseURL(r *http.Request) string {
 
 // render turns a stored resource into its SCIM representation.
 func (s *Server) render(r *http.Request, k store.Kind, res *store.Resource) map[string]any {
+	return s.RenderAt(s.baseURL(r), k, res)
+}
+
+// RenderAt is a stored resource as GET returns it, with references and
+// meta.location under base (the external URL of the SCIM base path). The
+// webhook deliverer renders events' resources with it, so a receiver gets
+// exactly what a GET would have returned after the change.
+func (s *Server) RenderAt(base string, k store.Kind, res *store.Resource) map[string]any {
 	rt := s.rtOf(k)
-	base := s.baseURL(r)
 	out := make(map[string]any, len(res.Doc)+3)
 	schemas := []string{rt.Schema.ID}
 	doc := rt.Visible(res.Doc)

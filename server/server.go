@@ -316,12 +316,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		info.token = a.Token
 		r = r.WithContext(context.WithValue(r.Context(), actorKey, a))
+		if a.ReadOnly && !readOnlyAllowed(r) {
+			s.writeError(rw, r, scim.Forbidden("the token %q has scope read: it may read (GET, POST .search) but not %s; issue a token with --scope write to change the directory", a.Token, r.Method))
+			return
+		}
 	}
 	if hasDotSegment(r.URL.Path) {
 		s.writeError(rw, r, scim.NotFound("no SCIM endpoint at %s: paths with \".\" or \"..\" segments are not resolved", clip(r.URL.Path)))
 		return
 	}
 	s.mux.ServeHTTP(rw, r)
+}
+
+// readOnlyAllowed reports whether a read-scope token may make request r:
+// GET and HEAD anywhere, and POST to a /.search endpoint (a query sent in
+// the body, RFC 7644 §3.4.3). Everything else is a write.
+func readOnlyAllowed(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return true
+	case http.MethodPost:
+		return strings.HasSuffix(r.URL.Path, "/.search")
+	}
+	return false
 }
 
 func (s *Server) isSCIM(p string) bool {
@@ -420,7 +437,7 @@ func (s *Server) authenticate(r *http.Request) (store.Actor, error) {
 		return store.Actor{}, err
 	}
 	s.usage.Touch(t.Seq, r.UserAgent(), time.Now())
-	return store.Actor{Token: t.Name, IDP: t.IDP, Agent: r.UserAgent()}, nil
+	return store.Actor{Token: t.Name, IDP: t.IDP, Agent: r.UserAgent(), ReadOnly: t.Scope == store.ScopeRead}, nil
 }
 
 func actorOf(r *http.Request) store.Actor {

@@ -90,6 +90,13 @@ type Store struct {
 	// dirGen counts committed (or attempted) batches that wrote users,
 	// groups or memberships; page marks are valid for one generation.
 	dirGen atomic.Int64
+
+	// hookMask selects the webhook event types written to the outbox
+	// (outbox.go); emitted is set when a job wrote one, and outboxReady
+	// then tells the deliverer after the commit.
+	hookMask    uint32
+	emitted     atomic.Bool
+	outboxReady chan struct{}
 }
 
 // Options tune Open.
@@ -109,6 +116,10 @@ type Options struct {
 	// match Catalog. Only the server sets it: an admin command run with
 	// another config file must not drop the indexes the server uses.
 	SyncIndexes bool
+	// Events says which webhook event types to store in the outbox (in the
+	// transaction of each change). Nil stores none: only a server with
+	// [[webhooks]] configured sets it, to the types they subscribe to.
+	Events func(typ string) bool
 	// NoAutoCheckpoint turns off SQLite's automatic checkpoint on this
 	// process's writing connection (wal_autocheckpoint 0), for when another
 	// component owns checkpoints: the replicator (package replica) must copy
@@ -141,7 +152,8 @@ func Open(path string, opt Options) (*Store, error) {
 	if err := createDatabase(abs); err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
+	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now,
+		hookMask: eventMask(opt.Events), outboxReady: make(chan struct{}, 1)}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	wpragmas := pragmas
@@ -488,6 +500,12 @@ func (s *Store) runBatch(batch []*job) {
 			j.done <- err
 		}
 		return
+	}
+	if s.emitted.Swap(false) {
+		select {
+		case s.outboxReady <- struct{}{}:
+		default:
+		}
 	}
 	for i, j := range batch {
 		settle()
