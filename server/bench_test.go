@@ -139,9 +139,11 @@ func copyDB(b *testing.B, src string) string {
 type benchEnv struct {
 	clients int // concurrent connections; benchClients when 0
 	st      *store.Store
+	srv     *server.Server
 	url     string
 	token   string
 	client  *http.Client
+	rate    float64 // req/s of the latest run
 }
 
 func startBench(b *testing.B, path string, idp string) *benchEnv {
@@ -243,7 +245,8 @@ func (e *benchEnv) runN(b *testing.B, total, want int, mk func(i int) *http.Requ
 		b.Fatal(f)
 	}
 	slices.Sort(lat)
-	b.ReportMetric(float64(total)/elapsed.Seconds(), "req/s")
+	e.rate = float64(total) / elapsed.Seconds()
+	b.ReportMetric(e.rate, "req/s")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	return lat
