@@ -155,7 +155,10 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	var hookBase string // set once the listeners are bound, before Start
 	deliverer := webhook.New(st, webhook.Options{Endpoints: hooks, Logger: log,
 		Retention: time.Duration(cfg.Events.Retention), RetryBase: time.Duration(cfg.Events.RetryBase),
-		Render: func(k store.Kind, r *store.Resource) map[string]any { return srv.RenderAt(hookBase, k, r) }})
+		Render: func(k store.Kind, r *store.Resource) map[string]any { return srv.RenderAt(hookBase, k, r) },
+		AppendStored: func(b []byte, k store.Kind, r *store.Resource) ([]byte, bool) {
+			return srv.AppendStoredAt(b, hookBase, k, r)
+		}})
 	if adm != nil {
 		c, s := admin.Webhooks(func() []admin.WebhookStat { return webhookStats(deliverer) })
 		adm.collectors, adm.sections = append(adm.collectors, c), append(adm.sections, s)

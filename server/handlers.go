@@ -33,6 +33,17 @@ func (s *Server) render(r *http.Request, k store.Kind, res *store.Resource) map[
 	return s.RenderAt(s.baseURL(r), k, res)
 }
 
+// AppendStoredAt appends a user read with store.Query.Raw (or an event's
+// stored resource) as RenderAt and scim.AppendJSON would write it, from
+// its stored JSON without decoding it (raw.go); ok is false when it
+// cannot be sure to, and the caller renders the decoded document.
+func (s *Server) AppendStoredAt(b []byte, base string, k store.Kind, res *store.Resource) (_ []byte, ok bool) {
+	if k != store.Users || res.Text == nil {
+		return b, false
+	}
+	return s.raw.appendStored(b, base, res)
+}
+
 // RenderAt is a stored resource as GET returns it, with references and
 // meta.location under base (the external URL of the SCIM base path). The
 // webhook deliverer renders events' resources with it, so a receiver gets

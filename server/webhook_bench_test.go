@@ -105,6 +105,9 @@ func startHookBench(b *testing.B, path, url string) *benchEnv {
 		Endpoints: []webhook.Endpoint{{Name: "bench", URL: url, Key: key}},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Render:    func(k store.Kind, r *store.Resource) map[string]any { return e.srv.RenderAt(e.url, k, r) },
+		AppendStored: func(b []byte, k store.Kind, r *store.Resource) ([]byte, bool) {
+			return e.srv.AppendStoredAt(b, e.url, k, r)
+		},
 	})
 	if err := d.Start(context.Background()); err != nil {
 		b.Fatal(err)

@@ -56,6 +56,22 @@ func (e *OutboxEvent) Snapshot() (r *Resource, k Kind, ok bool, err error) {
 	return &Resource{ID: e.ResourceID, Doc: doc, Created: e.created.String, Modified: e.modified.String, Version: e.version.Int64}, k, true, nil
 }
 
+// Stored returns the resource an event carries with its stored JSON in
+// Text and Doc nil, as Query.Raw reads a resource, so that it can be sent
+// without decoding; ok is false for events whose data is final and for
+// users that were in groups (whose refs only the decoded form carries),
+// which Snapshot renders instead.
+func (e *OutboxEvent) Stored() (r *Resource, k Kind, ok bool) {
+	if !e.created.Valid || e.refs.Valid {
+		return nil, nil, false
+	}
+	k = Users
+	if strings.HasPrefix(e.Type, "group.") {
+		k = Groups
+	}
+	return &Resource{ID: e.ResourceID, Text: []byte(e.data), Created: e.created.String, Modified: e.modified.String, Version: e.version.Int64}, k, true
+}
+
 // Data is the JSON of an event whose data is final (*.deleted,
 // group.members.*).
 func (e *OutboxEvent) Data() []byte { return []byte(e.data) }

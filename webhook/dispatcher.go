@@ -18,7 +18,12 @@ type Options struct {
 	// Render is a stored resource as GET returns it (the server's
 	// renderer, with the server's external URL).
 	Render func(k store.Kind, r *store.Resource) map[string]any
-	Logger *slog.Logger
+	// AppendStored, when set, appends a resource with its stored JSON in
+	// Text as Render and scim.AppendJSON would write it, or returns false
+	// (the server's AppendStoredAt); it spares decoding and encoding each
+	// event, the larger part of a delivery's CPU time.
+	AppendStored func(b []byte, k store.Kind, r *store.Resource) ([]byte, bool)
+	Logger       *slog.Logger
 	// Retention is how long events are kept once no endpoint needs them
 	// ([events] retention); 0 is DefaultRetention.
 	Retention time.Duration
@@ -521,5 +526,8 @@ func backoff(base time.Duration, n int) time.Duration {
 
 // body renders an event's JSON body.
 func (r *runner) body(ev *store.OutboxEvent) ([]byte, error) {
+	if b, ok := StoredBody(ev, r.d.opt.AppendStored); ok {
+		return b, nil
+	}
 	return EventBody(ev, r.d.opt.Render)
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -50,15 +49,19 @@ func (a Answer) OK() bool { return a.Status >= 200 && a.Status < 300 }
 
 // Body is the JSON body of an event (Standard Webhooks' recommended shape).
 func Body(typ string, at time.Time, data []byte) []byte {
-	b := make([]byte, 0, len(data)+96)
-	b = append(b, `{"type":`...)
-	t, _ := json.Marshal(typ)
-	b = append(b, t...)
-	b = append(b, `,"timestamp":"`...)
-	b = at.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-	b = append(b, `","data":`...)
+	b := appendBodyStart(make([]byte, 0, len(data)+96), typ, at)
 	b = append(b, data...)
 	return append(b, '}')
+}
+
+// appendBodyStart appends a body up to its data, which the caller appends
+// and closes with '}'.
+func appendBodyStart(b []byte, typ string, at time.Time) []byte {
+	b = append(b, `{"type":`...)
+	b = scim.AppendString(b, typ)
+	b = append(b, `,"timestamp":"`...)
+	b = at.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	return append(b, `","data":`...)
 }
 
 // NewMsgID is a fresh webhook-id for an event that is not stored (the
@@ -131,6 +134,24 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
+}
+
+// StoredBody is EventBody made from the event's stored JSON text without
+// decoding it, through appendStored (Options.AppendStored); ok is false
+// when that cannot be done, and EventBody renders the event.
+func StoredBody(ev *store.OutboxEvent, appendStored func([]byte, store.Kind, *store.Resource) ([]byte, bool)) (_ []byte, ok bool) {
+	if appendStored == nil {
+		return nil, false
+	}
+	res, k, ok := ev.Stored()
+	if !ok {
+		return nil, false
+	}
+	b := appendBodyStart(make([]byte, 0, len(res.Text)+512), ev.Type, ev.Time)
+	if b, ok = appendStored(b, k, res); !ok {
+		return nil, false
+	}
+	return append(b, '}'), true
 }
 
 // EventBody renders a stored event's body. A resource event's data is the
