@@ -126,6 +126,7 @@ func New(st *store.Store, opt Options) *Dispatcher {
 		if ep.MaxAge <= 0 {
 			ep.MaxAge = DefaultMaxAge
 		}
+		ep.withMACs()
 		d.eps = append(d.eps, &runner{d: d, ep: ep, wake: make(chan struct{}, 1), stat: Stat{Name: ep.Name, State: "active"}})
 	}
 	return d

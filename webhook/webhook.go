@@ -17,8 +17,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -29,6 +31,16 @@ type Endpoint struct {
 	Key    []byte   // the signing key: the base64-decoded part of the whsec_ secret
 	Events []string // exact types or "prefix.*"; empty means every type
 	MaxAge time.Duration
+
+	// macs holds keyed HMAC states for reuse (the dispatcher sets it):
+	// keying one costs as much as signing a small body.
+	macs *sync.Pool
+}
+
+// withMACs gives ep a pool of HMAC states keyed with its key.
+func (ep *Endpoint) withMACs() {
+	key := ep.Key
+	ep.macs = &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}
 }
 
 // Defaults of the delivery schedule.
@@ -69,13 +81,35 @@ func ParseSecret(s string) ([]byte, error) {
 // Sign is the webhook-signature header for one attempt: "v1," and the
 // base64 HMAC-SHA256 of "id.timestamp.body".
 func Sign(key []byte, id string, ts int64, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write([]byte(strconv.FormatInt(ts, 10)))
-	m.Write([]byte{'.'})
+	return sign(hmac.New(sha256.New, key), id, ts, body)
+}
+
+// sign is Sign with a keyed HMAC state, which it leaves dirty.
+func sign(m hash.Hash, id string, ts int64, body []byte) string {
+	var buf [96]byte
+	b := append(buf[:0], id...)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, ts, 10)
+	b = append(b, '.')
+	m.Write(b)
 	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	b = append(buf[:0], "v1,"...)
+	b = base64.StdEncoding.AppendEncode(b, m.Sum(sum[:0]))
+	return string(b)
+}
+
+// sign is Sign with the endpoint's key, reusing keyed HMAC states when
+// the endpoint has them.
+func (ep *Endpoint) sign(id string, ts int64, body []byte) string {
+	if ep.macs == nil {
+		return Sign(ep.Key, id, ts, body)
+	}
+	m := ep.macs.Get().(hash.Hash)
+	m.Reset()
+	s := sign(m, id, ts, body)
+	ep.macs.Put(m)
+	return s
 }
 
 // ValidPattern reports whether p is an event type or a "prefix.*" pattern:

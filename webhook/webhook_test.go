@@ -231,3 +231,21 @@ func TestDownReceiverIsHeld(t *testing.T) {
 		t.Errorf("%d attempts in the first second for 200 events at a down receiver, want 1 to %d", n, 2*conns)
 	}
 }
+
+// TestSignReusesState: an endpoint's pooled HMAC states sign exactly as a
+// fresh one does, however often they are reused (each is reset first).
+func TestSignReusesState(t *testing.T) {
+	key, err := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := Endpoint{Key: key}
+	ep.withMACs()
+	for i := range 5 {
+		body := []byte(strings.Repeat("x", i*100))
+		id := fmt.Sprintf("msg_%d", i)
+		if got, want := ep.sign(id, int64(1614265330+i), body), Sign(key, id, int64(1614265330+i), body); got != want {
+			t.Fatalf("attempt %d: pooled %s, fresh %s", i, got, want)
+		}
+	}
+}
