@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -223,17 +224,22 @@ func BenchmarkCreateUserWebhook(b *testing.B) {
 	for p := range hookPairs {
 		var pair [2]float64
 		for side, url := range []string{"", rx.url} {
-			e := startHookBench(b, filepath.Join(b.TempDir(), fmt.Sprintf("create-%d-%d.db", p, side)), url)
-			start := time.Now()
-			e.run(b, 201, func(i int) *http.Request { return withBody("POST", e.url+"/Users", entraCreate(i)) })
-			writesDone := time.Now()
-			pair[side] = e.rate
-			if url != "" {
-				total += int64(b.N)
-				last := rx.waitFor(b, total, 10*time.Minute)
-				delivered = append(delivered, float64(b.N)/last.Sub(start).Seconds())
-				drain = append(drain, float64(max(0, last.Sub(writesDone).Milliseconds())))
-			}
+			// The profile label lets -cpuprofile be read per side
+			// (pprof -tagfocus side=on): the goroutines of the server,
+			// the store and the deliverer inherit it.
+			pprof.Do(context.Background(), pprof.Labels("side", [...]string{"off", "on"}[side]), func(context.Context) {
+				e := startHookBench(b, filepath.Join(b.TempDir(), fmt.Sprintf("create-%d-%d.db", p, side)), url)
+				start := time.Now()
+				e.run(b, 201, func(i int) *http.Request { return withBody("POST", e.url+"/Users", entraCreate(i)) })
+				writesDone := time.Now()
+				pair[side] = e.rate
+				if url != "" {
+					total += int64(b.N)
+					last := rx.waitFor(b, total, 10*time.Minute)
+					delivered = append(delivered, float64(b.N)/last.Sub(start).Seconds())
+					drain = append(drain, float64(max(0, last.Sub(writesDone).Milliseconds())))
+				}
+			})
 		}
 		off, on, ratio = append(off, pair[0]), append(on, pair[1]), append(ratio, pair[1]/pair[0])
 	}
