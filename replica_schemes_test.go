@@ -3,10 +3,16 @@ package main
 // The disaster drill of replica_test.go against the replica schemes other
 // than file:// and s3:// (issue 13's "the other schemes Litestream
 // supports"), each against a real server started by the test: WebDAV
-// from golang.org/x/net/webdav.
+// from golang.org/x/net/webdav, and SFTP from github.com/pkg/sftp over an
+// SSH server from golang.org/x/crypto/ssh (the libraries Litestream's
+// own SFTP client is built on).
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/net/webdav"
 )
 
@@ -76,4 +84,139 @@ func TestReplicaKillRestoreWebDAV(t *testing.T) {
 		t.Fatalf("no replica files under the WebDAV server's backups/scimd")
 	}
 	t.Logf("the WebDAV server answered %d authenticated requests (%d without credentials) and holds %d replica files", dav.authed.Load(), dav.denied.Load(), files)
+}
+
+// sftpServer is an SSH server on loopback that serves SFTP under root to
+// the one client key it accepts.
+type sftpServer struct {
+	root    string
+	addr    string
+	hostKey string // its public key, authorized_keys form
+	logins  atomic.Int64
+}
+
+// startSFTP starts the server and returns it with the path of the client's
+// private key file.
+func startSFTP(t *testing.T, user string) (*sftpServer, string) {
+	t.Helper()
+	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostSigner, err := ssh.NewSignerFromKey(hostPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientPub, clientPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(clientPriv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "id_ed25519")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	allowed, err := ssh.NewPublicKey(clientPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sftpServer{root: t.TempDir(), hostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostSigner.PublicKey())))}
+	cfg := &ssh.ServerConfig{PublicKeyCallback: func(c ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+		if c.User() == user && subtle.ConstantTimeCompare(k.Marshal(), allowed.Marshal()) == 1 {
+			s.logins.Add(1)
+			return nil, nil
+		}
+		return nil, errors.New("key not accepted")
+	}}
+	cfg.AddHostKey(hostSigner)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s.addr = ln.Addr().String()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(conn, cfg)
+		}
+	}()
+	return s, keyFile
+}
+
+// serve runs one SSH connection: every session may start the sftp
+// subsystem.
+func (s *sftpServer) serve(conn net.Conn, cfg *ssh.ServerConfig) {
+	defer conn.Close()
+	_, chans, reqs, err := ssh.NewServerConn(conn, cfg)
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.UnknownChannelType, "sessions only")
+			continue
+		}
+		ch, requests, err := nc.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer ch.Close()
+			for req := range requests {
+				ok := req.Type == "subsystem" && len(req.Payload) > 4 && string(req.Payload[4:]) == "sftp"
+				req.Reply(ok, nil)
+				if !ok {
+					continue
+				}
+				srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.root))
+				if err != nil {
+					return
+				}
+				srv.Serve()
+				srv.Close()
+				return
+			}
+		}()
+	}
+}
+
+// TestReplicaKillRestoreSFTP runs the disaster drill with an sftp://
+// replica: key from ssh_key_file, the server's key pinned by ssh_host_key.
+func TestReplicaKillRestoreSFTP(t *testing.T) {
+	srv, keyFile := startSFTP(t, "backup")
+	rpKillRestore(t, fmt.Sprintf("[replica]\nurl = \"sftp://backup@%s/backups/scimd\"\nssh_key_file = %q\nssh_host_key = %q\nsync_interval = \"1s\"\n", srv.addr, keyFile, srv.hostKey))
+	var files int
+	filepath.WalkDir(filepath.Join(srv.root, "backups", "scimd"), func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasSuffix(p, ".ltx") {
+			files++
+		}
+		return nil
+	})
+	if srv.logins.Load() == 0 || files == 0 {
+		t.Fatalf("the SFTP server saw %d logins and holds %d replica files under backups/scimd", srv.logins.Load(), files)
+	}
+	t.Logf("the SFTP server accepted %d logins and holds %d replica files", srv.logins.Load(), files)
+}
+
+// TestReplicaSFTPWrongHostKey: a server whose key is not ssh_host_key
+// gets nothing, and restore says why.
+func TestReplicaSFTPWrongHostKey(t *testing.T) {
+	srv, keyFile := startSFTP(t, "backup")
+	other, _ := startSFTP(t, "backup")
+	s := hdNew(t, "", fmt.Sprintf("[replica]\nurl = \"sftp://backup@%s/scimd\"\nssh_key_file = %q\nssh_host_key = %q\n", srv.addr, keyFile, other.hostKey))
+	_, errOut, err := s.cli("restore", "--to", filepath.Join(t.TempDir(), "r.db"))
+	if err == nil || !strings.Contains(errOut, "host key mismatch") {
+		t.Fatalf("restore from a server with another host key: %v\n%s", err, errOut)
+	}
+	if srv.logins.Load() != 0 {
+		t.Errorf("the client logged in to a server whose host key it should have refused")
+	}
 }
