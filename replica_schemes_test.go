@@ -220,3 +220,70 @@ func TestReplicaSFTPWrongHostKey(t *testing.T) {
 		t.Errorf("the client logged in to a server whose host key it should have refused")
 	}
 }
+
+// TestReplicaConfigSchemes: each scheme's secrets come from its files or
+// environment variables, and a key that does not apply to the scheme is
+// refused rather than silently ignored.
+func TestReplicaConfigSchemes(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(body string) (Config, error) {
+		p := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(p)
+	}
+	const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+	for _, tc := range []struct{ name, body, want string }{
+		{"password in url", "url = \"webdavs://u:pw@dav.example.org/p\"\n", "carries a password"},
+		{"password_file for s3", fmt.Sprintf("url = \"s3://b/p\"\npassword_file = %q\n", secret), "password_file does not apply to s3://"},
+		{"secret file for webdav", fmt.Sprintf("url = \"webdav://dav.lan/p\"\nsecret_access_key_file = %q\n", secret), "secret_access_key_file does not apply to webdav://"},
+		{"ssh key for s3", "url = \"s3://b/p\"\nssh_key_file = \"/k\"\n", "ssh_key_file does not apply to s3://"},
+		{"sftp without host key", "url = \"sftp://u@host/p\"\nssh_key_file = \"/k\"\n", "needs ssh_host_key"},
+		{"gs", "url = \"gs://b/p\"\n", "scheme must be one of"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := load("[replica]\n" + tc.body); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "aws-id")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+	t.Setenv("AZURE_STORAGE_ACCOUNT_KEY", "azure-key")
+	for _, tc := range []struct {
+		name, body              string
+		keyID, secret, password string
+	}{
+		{"abs from the environment", "url = \"abs://acct@container/p\"\n", "", "azure-key", ""},
+		{"abs from the file", fmt.Sprintf("url = \"abs://acct@container/p\"\nsecret_access_key_file = %q\n", secret), "", "s3cr3t", ""},
+		{"oss ignores AWS variables", "url = \"oss://b/p\"\n", "", "", ""},
+		{"oss from the file", fmt.Sprintf("url = \"oss://b/p\"\naccess_key_id = \"LTAI\"\nsecret_access_key_file = %q\n", secret), "LTAI", "s3cr3t", ""},
+		{"webdav password", fmt.Sprintf("url = \"webdavs://u@dav.example.org/p\"\npassword_file = %q\n", secret), "", "", "s3cr3t"},
+		{"nats password", fmt.Sprintf("url = \"nats://u@nats.lan/bucket\"\npassword_file = %q\n", secret), "", "", "s3cr3t"},
+		{"sftp password", fmt.Sprintf("url = \"sftp://u@host/p\"\npassword_file = %q\nssh_host_key = %q\n", secret, hostKey), "", "", "s3cr3t"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load("[replica]\n" + tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, err := cfg.replicaConfig()
+			if err != nil || rc.AccessKeyID != tc.keyID || rc.SecretAccessKey != tc.secret || rc.Password != tc.password {
+				t.Errorf("got key id %q, secret %q, password %q (%v); want %q, %q, %q", rc.AccessKeyID, rc.SecretAccessKey, rc.Password, err, tc.keyID, tc.secret, tc.password)
+			}
+		})
+	}
+
+	// An sftp replica needs a way to log in; restore says so before
+	// connecting anywhere.
+	s := hdNew(t, "", fmt.Sprintf("[replica]\nurl = \"sftp://u@127.0.0.1:1/p\"\nssh_host_key = %q\n", hostKey))
+	if _, errOut, err := s.cli("restore", "--to", filepath.Join(t.TempDir(), "r.db")); err == nil || !strings.Contains(errOut, "needs ssh_key_file") {
+		t.Errorf("restore from sftp:// without a key or password: %v\n%s", err, errOut)
+	}
+}
