@@ -109,9 +109,10 @@ type ReplicaConfig struct {
 	URL      string `toml:"url"`
 	Endpoint string `toml:"endpoint"`
 	Region   string `toml:"region"`
-	// AccessKeyID falls back to AWS_ACCESS_KEY_ID. The secret is never in
-	// this file: SecretAccessKeyFile names a file holding it, else
-	// AWS_SECRET_ACCESS_KEY applies.
+	// AccessKeyID falls back to AWS_ACCESS_KEY_ID (for s3://). The secret
+	// is never in this file: SecretAccessKeyFile names a file holding it,
+	// else AWS_SECRET_ACCESS_KEY (s3://) or AZURE_STORAGE_ACCOUNT_KEY
+	// (abs://, the account key) applies.
 	AccessKeyID         string   `toml:"access_key_id"`
 	SecretAccessKeyFile string   `toml:"secret_access_key_file"`
 	SyncInterval        Duration `toml:"sync_interval"`

@@ -1,5 +1,6 @@
 // Package replica replicates scimd's SQLite database continuously to an
-// object store or a folder, and restores it from there, with Litestream
+// object store, an SFTP or WebDAV server, NATS or a folder (Schemes), and
+// restores it from there, with Litestream
 // (github.com/benbjohnson/litestream) embedded as a library so that scimd
 // stays one static binary.
 //
