@@ -82,6 +82,9 @@ func TestDependencyDirection(t *testing.T) {
 		// scim is the protocol alone: no HTTP, no SQL (STYLE.md).
 		"./scim":  {"net/http", "database/sql", "scimd/store", "scimd/server"},
 		"./store": {"net/http", "scimd/server"},
+		// webhook delivers what store wrote; the server's renderer is
+		// handed to it, so it never depends on the HTTP API.
+		"./webhook": {"scimd/server"},
 		// replica wires Litestream alone; the store and server know
 		// nothing of it (issue 13).
 		"./replica": {"scimd/store", "scimd/server", "scimd/scim"},
@@ -89,23 +92,26 @@ func TestDependencyDirection(t *testing.T) {
 		// observer hooks, so neither depends on Prometheus.
 		"./admin": {"modernc.org/sqlite"},
 	}
-	for _, pkg := range []string{"./store", "./server"} {
+	for _, pkg := range []string{"./store", "./server", "./webhook"} {
 		extra[pkg] = append(extra[pkg], "github.com/prometheus", "scimd/admin")
 	}
 	for _, pkg := range []string{"./scim", "./store", "./server"} {
 		extra[pkg] = append(extra[pkg], "scimd/replica", "github.com/benbjohnson/litestream")
 	}
-	// server reaches SQLite only through store: it never imports the driver.
-	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "./server").Output()
-	if err != nil {
-		t.Fatalf("go list ./server: %v", err)
-	}
-	for _, imp := range strings.Fields(string(out)) {
-		if strings.HasPrefix(imp, "modernc.org/sqlite") || imp == "database/sql" {
-			t.Errorf("server imports %s; it must go through store", imp)
+	// server and webhook reach SQLite only through store: they never import
+	// the driver.
+	for _, pkg := range []string{"./server", "./webhook"} {
+		out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, imp := range strings.Fields(string(out)) {
+			if strings.HasPrefix(imp, "modernc.org/sqlite") || imp == "database/sql" {
+				t.Errorf("%s imports %s; it must go through store", pkg, imp)
+			}
 		}
 	}
-	for _, pkg := range []string{"./scim", "./store", "./server", "./admin", "./replica"} {
+	for _, pkg := range []string{"./scim", "./store", "./server", "./webhook", "./admin", "./replica"} {
 		if pkg == "./admin" {
 			// admin reaches SQLite through store only: check its own imports.
 			out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, pkg).Output()

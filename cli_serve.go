@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"scimd/admin"
 	"scimd/server"
 	"scimd/store"
+	"scimd/webhook"
 )
 
 // ServeCmd is "scimd serve".
@@ -70,7 +72,7 @@ func openStore(cfg Config) (*store.Store, error) {
 // with TLS) once the database is open and the listeners are bound; systemd
 // hears READY=1 at the same moment (sdnotify.go).
 func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr string)) error {
-	log := newLogger(cfg, logw)
+	log := newLogger(cfg, newLogWriter(logw)) // one write for lines logged together (logwriter.go)
 	tuneRuntime()
 	if err := checkTLS(cfg.TLS); err != nil {
 		return err
@@ -84,6 +86,10 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	if err != nil {
 		return err
 	}
+	hooks, err := cfg.webhookEndpoints() // secret files are read once, here
+	if err != nil {
+		return err
+	}
 	// Only one server per database (store/files.go): a second one would
 	// run its own migrations, index changes and log pruning beside the
 	// first. Taken before Open, released after Close (defers run last-in
@@ -94,8 +100,8 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	}
 	defer lock.Release()
 	st, err := store.Open(cfg.Database.Path, store.Options{Catalog: cat, OnDelete: cfg.Users.OnDelete, SyncIndexes: true,
-		NoAutoCheckpoint: cfg.Replica.URL != "",
-		OnBatch:          adm.onBatch(), QueryTimeout: time.Duration(cfg.Limits.QueryTimeout)})
+		NoAutoCheckpoint: cfg.Replica.URL != "", Events: cfg.webhookEvents(),
+		OnBatch: adm.onBatch(), QueryTimeout: time.Duration(cfg.Limits.QueryTimeout)})
 	if err != nil {
 		return err
 	}
@@ -144,6 +150,16 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	hs := newHTTP(srv.Handler())
 	servers := []*http.Server{hs}
 	var run []func() error // each blocks serving one listener
+	// The webhook deliverer exists before the admin listener, which
+	// reports its Stats (metrics, status page); it starts further down.
+	var hookBase string // set once the listeners are bound, before Start
+	deliverer := webhook.New(st, webhook.Options{Endpoints: hooks, Logger: log,
+		Retention: time.Duration(cfg.Events.Retention), RetryBase: time.Duration(cfg.Events.RetryBase),
+		Render: func(k store.Kind, r *store.Resource) map[string]any { return srv.RenderAt(hookBase, k, r) }})
+	if adm != nil {
+		c, s := admin.Webhooks(func() []admin.WebhookStat { return webhookStats(deliverer) })
+		adm.collectors, adm.sections = append(adm.collectors, c), append(adm.sections, s)
+	}
 	ahs, aln, err := adm.listen(st, log)
 	if err != nil {
 		return err
@@ -196,6 +212,20 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		url += cfg.Server.BasePath
 		run = append(run, func() error { return hs.ServeTLS(tln, "", "") }, func() error { return redirect.Serve(hln) })
 		log.Info("answering ACME challenges and redirecting to HTTPS", "addr", hln.Addr().String(), "certificates", certStorage(cfg))
+	}
+	// Webhooks start before any request is served, so every event
+	// committed from now on has its endpoints set up (cli_webhooks.go).
+	// Their resources name the public URL, else the one served here.
+	hookBase = url
+	if pu := publicURL(cfg); pu != "" {
+		hookBase = strings.TrimRight(pu, "/") + "/" + strings.Trim(cfg.Server.BasePath, "/")
+	}
+	if err := deliverer.Start(ctx); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	defer deliverer.Stop()
+	for _, h := range hooks {
+		log.Info("webhook endpoint", "webhook", h.Name, "events", strings.Join(h.Events, ","))
 	}
 	log.Info("listening", "addr", addr, "url", url, "database", st.Path(), "version", version)
 	if ready != nil {

@@ -50,6 +50,8 @@ type statusReport struct {
 	} `json:"log"`
 	Tokens   []tokenRow `json:"tokens"`
 	Problems []string   `json:"problems"`
+	// Webhooks is each [[webhooks]] endpoint's delivery state (cli_webhooks.go).
+	Webhooks []webhookRow `json:"webhooks"`
 	// Replica is null without [replica] (cli_restore.go).
 	Replica *replicaReport `json:"replica"`
 }
@@ -108,12 +110,21 @@ func (c StatusCmd) Run(cli *CLI) error {
 				t.Name, inTime(t.Expires, now), t.Expires.Local().Format("2006-01-02 15:04"), t.Name))
 		}
 	}
+	if cfg, err := Load(cli.Config); err == nil {
+		if r.Webhooks, err = webhookRows(ctx, cfg, st); err != nil {
+			return err
+		}
+	}
 	if c.JSON {
 		if err := writeJSONValue(os.Stdout, r); err != nil {
 			return err
 		}
 	} else {
 		printStatus(r, now)
+		if len(r.Webhooks) > 0 {
+			fmt.Println()
+			printWebhooks(r.Webhooks)
+		}
 	}
 	if len(r.Problems) > 0 {
 		return errors.New(strings.Join(r.Problems, "; "))

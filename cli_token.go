@@ -45,6 +45,7 @@ type TokenIssueCmd struct {
 	Name    string    `required:"" help:"A unique name for the connection, e.g. entra or okta (letters, digits, '.', '-', '_')."`
 	Expires *Duration `help:"Lifetime, e.g. 365d or 720h (default: [tokens] lifetime)." placeholder:"DUR"`
 	IDP     string    `name:"idp" default:"entra" enum:"entra,okta,generic" help:"Which client uses it: entra, okta or generic (decides how PATCH replace on members is read)."`
+	Scope   string    `name:"scope" default:"write" enum:"read,write" help:"write (default): everything SCIM allows; read: GET, lists and .search only, writes get 403."`
 }
 
 // Help shows examples.
@@ -54,6 +55,7 @@ func (TokenIssueCmd) Help() string {
 Examples:
   scimd token issue --name entra
   scimd token issue --name okta --idp okta --expires 180d
+  scimd token issue --name wiki --idp generic --scope read
   TOKEN=$(scimd token issue --name test --idp generic --expires 1d)`
 }
 
@@ -77,7 +79,7 @@ func (c TokenIssueCmd) Run(cli *CLI, kctx *kong.Context) error {
 		return err
 	}
 	defer st.Close()
-	secret, t, err := st.IssueToken(context.Background(), c.Name, c.IDP, life)
+	secret, t, err := st.IssueScopedToken(context.Background(), c.Name, c.IDP, c.Scope, life)
 	if err != nil {
 		if errors.Is(err, store.ErrTokenExists) {
 			return fmt.Errorf("token %q already exists: pick another --name, or use 'scimd token rotate %s'", c.Name, c.Name)
@@ -88,8 +90,12 @@ func (c TokenIssueCmd) Run(cli *CLI, kctx *kong.Context) error {
 	if !flagGiven(kctx, "idp") {
 		fmt.Fprintf(os.Stderr, "no --idp given: token %q is for entra, so PATCH replace on a group's members adds them; use --idp okta or --idp generic for RFC 7644 replace\n", t.Name)
 	}
-	fmt.Fprintf(os.Stderr, "issued token %q for %s, expires %s (%s); it is shown only once\n",
-		t.Name, t.IDP, t.Expires.Local().Format("2006-01-02 15:04"), humanDays(life))
+	scope := ""
+	if t.Scope == store.ScopeRead {
+		scope = " (read-only)"
+	}
+	fmt.Fprintf(os.Stderr, "issued token %q for %s%s, expires %s (%s); it is shown only once\n",
+		t.Name, t.IDP, scope, t.Expires.Local().Format("2006-01-02 15:04"), humanDays(life))
 	return nil
 }
 
@@ -128,6 +134,7 @@ Examples:
 type tokenRow struct {
 	Name      string     `json:"name"`
 	IDP       string     `json:"idp"`
+	Scope     string     `json:"scope"`
 	Created   time.Time  `json:"created"`
 	Expires   time.Time  `json:"expires"`
 	DaysLeft  int        `json:"days_left"`
@@ -139,7 +146,7 @@ type tokenRow struct {
 }
 
 func newTokenRow(t *store.Token, now time.Time) tokenRow {
-	return tokenRow{Name: t.Name, IDP: t.IDP, Created: t.Created, Expires: t.Expires, DaysLeft: daysLeft(t.Expires, now),
+	return tokenRow{Name: t.Name, IDP: t.IDP, Scope: t.Scope, Created: t.Created, Expires: t.Expires, DaysLeft: daysLeft(t.Expires, now),
 		Retires: t.Retires, Current: t.Current(), LastUsed: t.LastUsed, LastAgent: t.LastAgent, State: t.State(now)}
 }
 
@@ -182,13 +189,13 @@ func (c TokenListCmd) Run(cli *CLI) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tIDP\tCREATED\tEXPIRES\tDAYS LEFT\tLAST USED\tCLIENT\tSTATE")
+	fmt.Fprintln(tw, "NAME\tIDP\tSCOPE\tCREATED\tEXPIRES\tDAYS LEFT\tLAST USED\tCLIENT\tSTATE")
 	for _, r := range rows {
 		state := r.State
 		if r.State == "rotating" && r.Retires != nil {
 			state += " until " + r.Retires.Local().Format("2006-01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", safeText(r.Name), safeText(r.IDP), r.Created.Local().Format("2006-01-02"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", safeText(r.Name), safeText(r.IDP), r.Scope, r.Created.Local().Format("2006-01-02"),
 			r.Expires.Local().Format("2006-01-02"), r.DaysLeft, timeOrNever(r.LastUsed), safeText(dash(r.LastAgent)), state)
 	}
 	return tw.Flush()

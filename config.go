@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -15,6 +17,8 @@ import (
 
 	"scimd/replica"
 	"scimd/scim"
+	"scimd/store"
+	"scimd/webhook"
 )
 
 // Config is the operator's configuration file (TOML, decoded strictly).
@@ -28,6 +32,8 @@ type Config struct {
 	Limits     LimitsConfig      `toml:"limits"`
 	Users      UsersConfig       `toml:"users"`
 	Attributes []AttributeConfig `toml:"attributes"`
+	Webhooks   []WebhookConfig   `toml:"webhooks"`
+	Events     EventsConfig      `toml:"events"`
 	Replica    ReplicaConfig     `toml:"replica"`
 	Admin      AdminConfig       `toml:"admin"`
 }
@@ -103,6 +109,31 @@ type UsersConfig struct {
 	OnDelete string `toml:"on_delete"`
 }
 
+// WebhookConfig is one [[webhooks]] endpoint: the operator's own system
+// told about every change (webhook/).
+type WebhookConfig struct {
+	Name string `toml:"name"`
+	URL  string `toml:"url"`
+	// Secret is the Standard Webhooks signing secret (whsec_…); SecretFile
+	// names a file holding it instead, read once at start. Never logged,
+	// stored or shown.
+	Secret     string   `toml:"secret"`
+	SecretFile string   `toml:"secret_file"`
+	Events     []string `toml:"events"`     // exact types or "prefix.*"; empty: every type
+	AllowHTTP  bool     `toml:"allow_http"` // plain http to a non-loopback address
+	MaxAge     Duration `toml:"max_age"`    // retried this long, then failed; 0: 72h
+}
+
+// EventsConfig is [events]: the webhook outbox.
+type EventsConfig struct {
+	// Retention is how long events are kept after every endpoint is done
+	// with them (webhooks replay reaches that far back).
+	Retention Duration `toml:"retention"`
+	// RetryBase is the wait after a first failed delivery; it doubles per
+	// attempt up to 10 minutes.
+	RetryBase Duration `toml:"retry_base"`
+}
+
 // ReplicaConfig is [replica]: continuous replication of the database with
 // Litestream (package replica). An empty URL turns it off.
 type ReplicaConfig struct {
@@ -168,6 +199,7 @@ func Default() Config {
 		Tokens:   TokensConfig{Lifetime: Duration(365 * 24 * time.Hour)},
 		Log:      LogConfig{Retention: Duration(90 * 24 * time.Hour)},
 		Users:    UsersConfig{OnDelete: "delete"},
+		Events:   EventsConfig{Retention: Duration(webhook.DefaultRetention), RetryBase: Duration(time.Second)},
 		Replica:  ReplicaConfig{SyncInterval: Duration(time.Second), Retention: Duration(168 * time.Hour)},
 		Admin:    AdminConfig{Listen: defaultAdminListen},
 		Limits: LimitsConfig{MaxBodyBytes: 1 << 20, MaxResults: 200, MaxOperations: 1000, MaxMembers: 10000,
@@ -265,7 +297,123 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	return c.validateWebhooks()
+}
+
+// validateWebhooks checks [[webhooks]] and [events]. Errors name the
+// endpoint and the key, never the secret.
+func (c *Config) validateWebhooks() error {
+	if c.Events.Retention <= 0 {
+		return errors.New("[events] retention must be positive")
+	}
+	if c.Events.RetryBase <= 0 {
+		return errors.New("[events] retry_base must be positive")
+	}
+	seen := map[string]bool{}
+	for i, w := range c.Webhooks {
+		if !webhook.ValidName(w.Name) {
+			return fmt.Errorf("[[webhooks]] #%d: name %q must be 1 to 64 of A-Z a-z 0-9 . _ -", i+1, w.Name)
+		}
+		if seen[w.Name] {
+			return fmt.Errorf("[[webhooks]] %q: the name is used twice", w.Name)
+		}
+		seen[w.Name] = true
+		u, err := url.Parse(w.URL)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			return fmt.Errorf("[[webhooks]] %q: url must be an http:// or https:// URL with a host", w.Name)
+		}
+		if u.Scheme == "http" && !w.AllowHTTP && !loopbackHost(u.Hostname()) {
+			return fmt.Errorf("[[webhooks]] %q: plain http is only allowed to loopback addresses; use https, or set allow_http = true", w.Name)
+		}
+		switch {
+		case w.Secret != "" && w.SecretFile != "":
+			return fmt.Errorf("[[webhooks]] %q: set secret or secret_file, not both", w.Name)
+		case w.Secret == "" && w.SecretFile == "":
+			return fmt.Errorf("[[webhooks]] %q: a secret (whsec_…) or secret_file is required", w.Name)
+		case w.Secret != "":
+			if _, err := webhook.ParseSecret(w.Secret); err != nil {
+				return fmt.Errorf("[[webhooks]] %q: secret: %v", w.Name, err)
+			}
+		}
+		for _, p := range w.Events {
+			known := false
+			for _, t := range store.EventTypes {
+				known = known || webhook.Matches([]string{p}, t)
+			}
+			if !webhook.ValidPattern(p) || !known {
+				return fmt.Errorf("[[webhooks]] %q: events: %q is not an event type or prefix.* of one (types: %s)", w.Name, p, strings.Join(store.EventTypes, ", "))
+			}
+		}
+		if w.MaxAge < 0 {
+			return fmt.Errorf("[[webhooks]] %q: max_age must not be negative", w.Name)
+		}
+	}
 	return nil
+}
+
+// loopbackHost reports whether host names this machine: localhost or a
+// loopback IP, where plain http cannot be read by anyone else.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// webhookEndpoints reads the endpoints' secrets (secret_file once, trimmed)
+// and returns them ready for delivery.
+func (c *Config) webhookEndpoints() ([]webhook.Endpoint, error) {
+	var out []webhook.Endpoint
+	for _, w := range c.Webhooks {
+		secret := w.Secret
+		if w.SecretFile != "" {
+			b, err := os.ReadFile(w.SecretFile)
+			if err != nil {
+				return nil, fmt.Errorf("[[webhooks]] %q: secret_file: %w", w.Name, err)
+			}
+			secret = strings.TrimSpace(string(b))
+		}
+		key, err := webhook.ParseSecret(secret)
+		if err != nil {
+			return nil, fmt.Errorf("[[webhooks]] %q: secret_file %s: %v", w.Name, w.SecretFile, err)
+		}
+		out = append(out, webhook.Endpoint{Name: w.Name, URL: w.URL, Key: key, Events: w.Events, MaxAge: time.Duration(w.MaxAge)})
+	}
+	return out, nil
+}
+
+// webhookEvents says which event types the store writes to the outbox:
+// those some endpoint subscribes to; nil (none) without [[webhooks]].
+func (c *Config) webhookEvents() func(string) bool {
+	if len(c.Webhooks) == 0 {
+		return nil
+	}
+	return func(typ string) bool {
+		for _, w := range c.Webhooks {
+			if webhook.Matches(w.Events, typ) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// webhook finds a configured endpoint by name.
+func (c *Config) webhook(name string) (*WebhookConfig, error) {
+	for i := range c.Webhooks {
+		if c.Webhooks[i].Name == name {
+			return &c.Webhooks[i], nil
+		}
+	}
+	names := []string{}
+	for _, w := range c.Webhooks {
+		names = append(names, w.Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("no webhook is named %q: the config has no [[webhooks]]", name)
+	}
+	return nil, fmt.Errorf("no webhook is named %q (configured: %s)", name, strings.Join(names, ", "))
 }
 
 // replicaBase is [replica] without its secret.

@@ -33,6 +33,9 @@ type CLI struct {
 	Restore RestoreCmd `cmd:"" help:"Rebuild the database from the [replica] (latest, or --at a moment)."`
 	Check   CheckCmd   `cmd:"" help:"Verify the database's integrity and consistency while the server runs; exits non-zero on any problem."`
 	Version VersionCmd `cmd:"" help:"Print version and build information."`
+
+	// Webhooks: issue 12 (cli_webhooks.go).
+	Webhooks WebhooksCmd `cmd:"" help:"List webhook endpoints; test, retry, replay and resume deliveries."`
 }
 
 func main() {

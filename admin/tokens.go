@@ -14,8 +14,7 @@ import (
 // rotation's grace period).
 type tokenView struct {
 	Name, IDP, State string
-	// Scope is what the token may do. Until tokens have scopes (issue 12)
-	// every token may read and write.
+	// Scope is what the token may do: write, or read only (issue 12).
 	Scope     string
 	Expires   time.Time
 	DaysLeft  int // days until Expires, rounded up; 0 or less once expired
@@ -62,10 +61,9 @@ func tokenViews(ctx context.Context, st *store.Store, now time.Time) ([]tokenVie
 	return out, nil
 }
 
-// scopeOf is the token's scope for display and for the scope label.
-// ISSUE 12: once store.Token has a Scope field, return it here (and it
-// shows on the status page and in scimd_token_info at once).
-func scopeOf(*store.Token) string { return "write" }
+// scopeOf is the token's scope for display and for the scope label:
+// store.ScopeWrite or store.ScopeRead (issue 12).
+func scopeOf(t *store.Token) string { return t.Scope }
 
 // daysLeft counts days from now until t, rounded up as scimd token list
 // and scimd status do: a token with 4 days and 3 hours left shows 5, one

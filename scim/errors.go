@@ -92,6 +92,12 @@ func Unauthorized(format string, args ...any) *Error {
 	return newErr(401, "", format, args)
 }
 
+// Forbidden is 403 (RFC 7644 §3.12): the credentials are valid but do not
+// permit the operation, e.g. a write with a read-only token.
+func Forbidden(format string, args ...any) *Error {
+	return newErr(403, "", format, args)
+}
+
 // PreconditionFailed is 412: If-Match did not match the resource's version.
 func PreconditionFailed(format string, args ...any) *Error {
 	return newErr(412, "", format, args)

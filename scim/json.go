@@ -50,6 +50,8 @@ func (e *jsonEncoder) value(v any) {
 		e.b = appendString(e.b, x)
 	case bool:
 		e.b = strconv.AppendBool(e.b, x)
+	case RawJSON:
+		e.b = append(e.b, x...)
 	case json.Number:
 		if x == "" {
 			e.b = append(e.b, '0')

@@ -126,10 +126,17 @@ func (p *Projection) Wants(key string) bool {
 	return false
 }
 
+// IsDefault reports whether the projection returns every attribute that
+// is returned by default (no attributes or excludedAttributes), so that
+// Apply changes nothing.
+func (p *Projection) IsDefault() bool {
+	return p == nil || len(p.include) == 0 && len(p.exclude) == 0
+}
+
 // Apply trims a rendered resource in place. id and schemas are always
 // returned (RFC 7643 §7 "returned": "always").
 func (p *Projection) Apply(rt *ResourceType, res map[string]any) {
-	if p == nil || len(p.include) == 0 && len(p.exclude) == 0 {
+	if p.IsDefault() {
 		return
 	}
 	if len(p.include) > 0 {

@@ -30,8 +30,15 @@ func (s *Server) baseURL(r *http.Request) string {
 
 // render turns a stored resource into its SCIM representation.
 func (s *Server) render(r *http.Request, k store.Kind, res *store.Resource) map[string]any {
+	return s.RenderAt(s.baseURL(r), k, res)
+}
+
+// RenderAt is a stored resource as GET returns it, with references and
+// meta.location under base (the external URL of the SCIM base path). The
+// webhook deliverer renders events' resources with it, so a receiver gets
+// exactly what a GET would have returned after the change.
+func (s *Server) RenderAt(base string, k store.Kind, res *store.Resource) map[string]any {
 	rt := s.rtOf(k)
-	base := s.baseURL(r)
 	out := make(map[string]any, len(res.Doc)+3)
 	schemas := []string{rt.Schema.ID}
 	doc := rt.Visible(res.Doc)
@@ -107,6 +114,23 @@ func (s *Server) projection(r *http.Request, k store.Kind) (*scim.Projection, er
 }
 
 func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, k store.Kind, res *store.Resource, status int, proj *scim.Projection) {
+	if k == store.Users && res.Text != nil && proj.IsDefault() {
+		// A user just created: sent from the JSON it was stored as (raw.go).
+		bp := bufPool.Get().(*[]byte)
+		if b, ok := s.raw.appendStored((*bp)[:0], s.baseURL(r), res); ok {
+			w.Header().Set("ETag", scim.ETag(res.Version))
+			if status == http.StatusCreated {
+				w.Header().Set("Location", s.baseURL(r)+s.rtOf(k).Endpoint+"/"+res.ID)
+			}
+			writeJSON(w, status, scim.RawJSON(b))
+			if cap(b) <= 2*streamAt {
+				*bp = b[:0]
+				bufPool.Put(bp)
+			}
+			return
+		}
+		bufPool.Put(bp)
+	}
 	out := s.render(r, k, res)
 	proj.Apply(s.rtOf(k), out)
 	w.Header().Set("ETag", scim.ETag(res.Version))
@@ -289,13 +313,39 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, i
 	if err != nil {
 		return err
 	}
+	// Users under the default projection are sent from their stored JSON
+	// (raw.go); anything else is decoded and rendered.
+	raw := k == store.Users && proj.IsDefault()
 	page, err := s.st.ListPage(r.Context(), k, store.Query{Filter: p.Filter, SortBy: p.SortBy, Descending: p.Descending,
-		StartIndex: p.StartIndex, Count: p.Count, WithRefs: proj.Wants(refsKey(k)), Cursor: p.Cursor})
+		StartIndex: p.StartIndex, Count: p.Count, WithRefs: proj.Wants(refsKey(k)), Cursor: p.Cursor, Raw: raw})
 	if err != nil {
 		return err
 	}
 	out := make([]any, 0, len(page.Resources))
+	var buf []byte
+	if raw {
+		bp := bufPool.Get().(*[]byte)
+		defer func() {
+			if cap(buf) <= 2*streamAt {
+				*bp = buf[:0]
+				bufPool.Put(bp)
+			}
+		}()
+		buf = (*bp)[:0]
+	}
+	base := s.baseURL(r)
 	for _, res := range page.Resources {
+		if raw {
+			n := len(buf)
+			if b, ok := s.raw.appendStored(buf, base, res); ok {
+				buf = b
+				out = append(out, scim.RawJSON(b[n:]))
+				continue
+			}
+			if err := decodeStored(res); err != nil {
+				return err
+			}
+		}
 		m := s.render(r, k, res)
 		proj.Apply(rt, m)
 		out = append(out, m)
@@ -305,6 +355,24 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, i
 		return nil
 	}
 	writeJSON(w, http.StatusOK, scim.ListResponse(page.Total, p.StartIndex, out))
+	return nil
+}
+
+// decodeStored turns a resource read with store.Query.Raw into the decoded
+// form render takes, with the user's groups where fill would put them.
+func decodeStored(res *store.Resource) error {
+	doc, err := scim.DecodeDocument(res.Text)
+	if err != nil {
+		return err
+	}
+	if len(res.Groups) > 0 {
+		l := make([]any, 0, len(res.Groups))
+		for _, g := range res.Groups {
+			l = append(l, map[string]any{"value": g.ID, "display": g.Display, "type": g.Type})
+		}
+		doc["groups"] = l
+	}
+	res.Doc = doc
 	return nil
 }
 

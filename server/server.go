@@ -72,6 +72,8 @@ type Server struct {
 	authLimit *authLimiter
 	// failures queues failed requests for the provisioning log (failures.go).
 	failures store.Failures
+	// raw renders users from their stored JSON (raw.go).
+	raw *rawCatalog
 }
 
 // New builds a server. Call FlushUsage periodically (Run does) to persist
@@ -94,6 +96,7 @@ func New(st *store.Store, cfg Config) *Server {
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), bases: basePaths(cfg.BasePath)}
 	s.authLimit = newAuthLimiter(cfg.AuthFailuresPerMinute, time.Now)
+	s.raw = newRawCatalog(s.cat.User)
 	s.routes()
 	s.ready.Store(true)
 	return s
@@ -313,12 +316,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		info.token = a.Token
 		r = r.WithContext(context.WithValue(r.Context(), actorKey, a))
+		if a.ReadOnly && !readOnlyAllowed(r) {
+			s.writeError(rw, r, scim.Forbidden("the token %q has scope read: it may read (GET, POST .search) but not %s; issue a token with --scope write to change the directory", a.Token, r.Method))
+			return
+		}
 	}
 	if hasDotSegment(r.URL.Path) {
 		s.writeError(rw, r, scim.NotFound("no SCIM endpoint at %s: paths with \".\" or \"..\" segments are not resolved", clip(r.URL.Path)))
 		return
 	}
 	s.mux.ServeHTTP(rw, r)
+}
+
+// readOnlyAllowed reports whether a read-scope token may make request r:
+// GET and HEAD anywhere, and POST to a /.search endpoint (a query sent in
+// the body, RFC 7644 §3.4.3). Everything else is a write.
+func readOnlyAllowed(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		return true
+	case http.MethodPost:
+		return strings.HasSuffix(r.URL.Path, "/.search")
+	}
+	return false
 }
 
 func (s *Server) isSCIM(p string) bool {
@@ -331,15 +351,6 @@ func (s *Server) isSCIM(p string) bool {
 }
 
 func (s *Server) logRequest(r *http.Request, info *reqInfo, start time.Time, id string) {
-	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", info.status,
-		"duration_ms", float64(time.Since(start).Microseconds()) / 1000, "request_id", id,
-		"remote", remoteIP(r), "user_agent", r.UserAgent()}
-	if info.token != "" {
-		attrs = append(attrs, "token", info.token)
-	}
-	if info.errMsg != "" {
-		attrs = append(attrs, "error", info.errMsg)
-	}
 	level := slog.LevelInfo
 	if info.status >= 500 {
 		level = slog.LevelError
@@ -347,7 +358,25 @@ func (s *Server) logRequest(r *http.Request, info *reqInfo, start time.Time, id 
 	if r.URL.Path == "/healthz" {
 		level = slog.LevelDebug
 	}
-	s.log.Log(r.Context(), level, "request", attrs...)
+	ctx := r.Context()
+	h := s.log.Handler()
+	if !h.Enabled(ctx, level) {
+		return
+	}
+	// The record is built here rather than by Logger.Log: one line per
+	// request is worth skipping the caller lookup (no handler here prints
+	// the source) and boxing every value.
+	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", info.status),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("request_id", id),
+		slog.String("remote", remoteIP(r)), slog.String("user_agent", r.UserAgent()))
+	if info.token != "" {
+		rec.AddAttrs(slog.String("token", info.token))
+	}
+	if info.errMsg != "" {
+		rec.AddAttrs(slog.String("error", info.errMsg))
+	}
+	h.Handle(ctx, rec)
 }
 
 func remoteIP(r *http.Request) string {
@@ -408,7 +437,7 @@ func (s *Server) authenticate(r *http.Request) (store.Actor, error) {
 		return store.Actor{}, err
 	}
 	s.usage.Touch(t.Seq, r.UserAgent(), time.Now())
-	return store.Actor{Token: t.Name, IDP: t.IDP, Agent: r.UserAgent()}, nil
+	return store.Actor{Token: t.Name, IDP: t.IDP, Agent: r.UserAgent(), ReadOnly: t.Scope == store.ScopeRead}, nil
 }
 
 func actorOf(r *http.Request) store.Actor {

@@ -224,6 +224,20 @@ func TestListFillsGroupsAcrossChunks(t *testing.T) {
 				t.Errorf("count %d, %s: listed groups %v, read groups %v", count, r.Doc["userName"], r.Doc["groups"], one.Doc["groups"])
 			}
 		}
+		// Read raw (stored JSON, groups beside it), the same groups.
+		raw, err := s.ListPage(ctx, Users, Query{StartIndex: 1, Count: count, WithRefs: true, Raw: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range raw.Resources {
+			var got []any
+			for _, g := range r.Groups {
+				got = append(got, map[string]any{"value": g.ID, "display": g.Display, "type": g.Type})
+			}
+			if want, _ := page[i].Doc["groups"].([]any); !reflect.DeepEqual(got, want) || r.Doc != nil || len(r.Text) == 0 {
+				t.Errorf("count %d, raw %s: groups %v, want %v", count, r.ID, got, want)
+			}
+		}
 	}
 }
 

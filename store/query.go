@@ -24,6 +24,10 @@ type Query struct {
 	// Cursor selects RFC 9865 cursor pagination: "" for the first page,
 	// then a nextCursor from an earlier page. Nil means index pagination.
 	Cursor *string
+	// Raw leaves each resource's Doc nil and returns its stored JSON in
+	// Text (and a user's groups in Groups), for callers that send the
+	// stored document on without decoding it.
+	Raw bool
 }
 
 // Page is one page of a list.
@@ -154,7 +158,15 @@ func (s *Store) listPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 	gen := s.dirGen.Load()
 	var query string
 	var args []any
-	const cols = `SELECT seq, id, doc, created, modified, version FROM `
+	// A user's groups take a second query; the EXISTS probe on the
+	// members index tells which users of the page need it, so a lookup of a
+	// user in no group is one statement (each statement is a read
+	// transaction of its own, with its locking round trips).
+	cols := `SELECT seq, id, doc, created, modified, version FROM `
+	probe := q.WithRefs && k == users
+	if probe {
+		cols = `SELECT seq, id, doc, created, modified, version, EXISTS (SELECT 1 FROM members WHERE member_kind = 0 AND member_seq = users.seq) FROM `
+	}
 	pageOrder := k.table + ".seq"
 	switch {
 	case after >= 0:
@@ -184,7 +196,7 @@ func (s *Store) listPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 			} else if err != nil {
 				return nil, classify(err)
 			}
-			query = `SELECT seq, id, doc, created, modified, version FROM ` + k.table + ` WHERE seq >= ? ORDER BY seq LIMIT ?`
+			query = cols + k.table + ` WHERE seq >= ? ORDER BY seq LIMIT ?`
 			args = []any{first, q.Count}
 			break
 		}
@@ -206,13 +218,19 @@ func (s *Store) listPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 	var seqs []int64
 	for rows.Next() {
 		var r Resource
-		var text string
+		var text []byte
 		var seq int64
-		if err := rows.Scan(&seq, &r.ID, &text, &r.Created, &r.Modified, &r.Version); err != nil {
+		dest := []any{&seq, &r.ID, &text, &r.Created, &r.Modified, &r.Version, &r.inGroups}
+		if !probe {
+			dest = dest[:6]
+		}
+		if err := rows.Scan(dest...); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if r.Doc, err = decodeDoc(text); err != nil {
+		if q.Raw {
+			r.Text = text
+		} else if r.Doc, err = scim.DecodeDocument(text); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -247,7 +265,13 @@ func (s *Store) listPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 	}
 	if q.WithRefs {
 		if k == users {
-			if err := s.fillUsers(rq, p.Resources); err != nil {
+			var in []*Resource
+			for _, r := range p.Resources {
+				if r.inGroups {
+					in = append(in, r)
+				}
+			}
+			if err := s.fillUsers(rq, in); err != nil {
 				return nil, err
 			}
 		} else {
@@ -786,7 +810,9 @@ func (s *Store) fillUsers(q querier, rs []*Resource) error {
 				rows.Close()
 				return err
 			}
-			if r := bySeq[seq]; r != nil {
+			if r := bySeq[seq]; r != nil && r.Doc == nil {
+				r.Groups = append(r.Groups, Member{ID: id, Display: name, Type: "direct"})
+			} else if r != nil {
 				l, _ := r.Doc["groups"].([]any)
 				r.Doc["groups"] = append(l, map[string]any{"value": id, "display": name, "type": "direct"})
 			}

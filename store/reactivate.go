@@ -31,6 +31,9 @@ func (s *Store) softDelete(tx *sql.Tx, a Actor, seq int64, old *Resource) error 
 	if _, err := s.writeQ(tx).Exec(`DELETE FROM users WHERE seq = ?`, seq); err != nil {
 		return classify(err)
 	}
+	if err := s.emitDeleted(tx, users, old.ID, doc); err != nil {
+		return err
+	}
 	return s.logChange(tx, a, "delete", users, old.ID, c.name, []string{"active"})
 }
 
@@ -130,6 +133,16 @@ func (s *Store) restore(tx *sql.Tx, a Actor, kept int64, r *Resource) (*Resource
 	}
 	if _, err := s.writeQ(tx).Exec(`DELETE FROM users_deleted WHERE seq = ?`, kept); err != nil {
 		return nil, classify(err)
+	}
+	// A kept user coming back: reactivated when it comes back active (the
+	// usual case); when the POST says active false it is new to receivers
+	// again, which saw its user.deleted.
+	typ := EventUserReactivated
+	if !users.columns(r.Doc).active {
+		typ = EventUserCreated
+	}
+	if err := s.emitResource(tx, typ, r, text); err != nil {
+		return nil, err
 	}
 	return r, s.logChange(tx, a, "reactivate", users, r.ID, nameOf(users, r.Doc), sortedKeys(r.Doc))
 }

@@ -23,6 +23,9 @@ type Actor struct {
 	Token string // token name
 	IDP   string // entra, okta or generic
 	Agent string // the client's User-Agent
+	// ReadOnly is set for a token of scope "read"; the server refuses its
+	// writes before they reach the store.
+	ReadOnly bool
 }
 
 // Resource is a stored user or group as read back.
@@ -33,6 +36,13 @@ type Resource struct {
 	Created  string
 	Modified string
 	Version  int64
+	// Text is the stored JSON document (scim.AppendJSON's output) and
+	// Groups a user's groups, instead of Doc, for a Query with Raw. A
+	// created user has both Doc and Text.
+	Text   []byte
+	Groups []Member
+	// inGroups: the user is a member of some group (ListPage's probe).
+	inGroups bool
 }
 
 // Member is one member of a group, or one group of a user.
@@ -164,11 +174,27 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		if err != nil {
 			return err
 		}
+		if k == users {
+			r.Text = []byte(text) // for a response sent from it (Query.Raw)
+		}
+		var d memberDelta
 		if k == groups && len(members) > 0 {
 			seq, _ := s.seqOf(s.writeQ(tx), k, r.ID)
-			if err := s.changeMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberReplace, IDs: members}}); err != nil {
+			if d, err = s.applyMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberReplace, IDs: members}}); err != nil {
 				return err
 			}
+		}
+		typ := EventUserCreated
+		if k == groups {
+			typ = EventGroupCreated
+		}
+		// The event is written before fill adds members: group.created
+		// carries no members, group.members.added follows with them.
+		if err := s.emitResource(tx, typ, r, text); err != nil {
+			return err
+		}
+		if err := s.emitMembers(tx, r.ID, doc, d.net); err != nil {
+			return err
 		}
 		if k == groups { // a new user is in no group yet
 			if err := s.fill(s.writeQ(tx), k, r); err != nil {
@@ -511,8 +537,10 @@ func (s *Store) Patch(ctx context.Context, a Actor, k Kind, id string, ops []sci
 func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, doc map[string]any, changes []scim.MemberChange, op, text string) (*Resource, error) {
 	changed := changedKeys(old.Doc, doc)
 	memberChanged := false
+	var d memberDelta
 	if len(changes) > 0 {
-		d, err := s.applyMembers(tx, seq, changes)
+		var err error
+		d, err = s.applyMembers(tx, seq, changes)
 		if err != nil {
 			return nil, err
 		}
@@ -584,6 +612,18 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 			return nil, err
 		}
 	}
+	if len(changed) > 0 {
+		typ := EventGroupUpdated
+		if k == users {
+			typ = userEventType(old.Doc, doc)
+		}
+		if err := s.emitResource(tx, typ, r, text); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.emitMembers(tx, old.ID, doc, d.net); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -607,18 +647,15 @@ func changedKeys(a, b map[string]any) []string {
 	return out
 }
 
-// changeMembers applies member changes without logging.
-func (s *Store) changeMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange) error {
-	_, err := s.applyMembers(tx, seq, changes)
-	return err
-}
-
 // memberDelta is what applyMembers changed: counts, and the ids named by
 // the request that were actually added or removed (a replace also removes
 // members the request did not name; those are counted, not listed).
 type memberDelta struct {
 	added, removed       int64
 	addedIDs, removedIDs []string
+	// net is the exact change per member, followed only when webhook
+	// events for members are stored (nil otherwise).
+	net *memberNet
 }
 
 // memberDetail describes a member change for the provisioning log: how many
@@ -642,9 +679,17 @@ func memberDetail(n int64, ids []string) string {
 // removal succeeds.
 func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange) (memberDelta, error) {
 	var d memberDelta
+	if s.wantsMembers() {
+		d.net = &memberNet{}
+	}
 	q := s.writeQ(tx)
 	for _, c := range changes {
 		if c.Kind == scim.MemberReplace {
+			if d.net != nil {
+				if err := s.oldMembers(tx, seq, d.net); err != nil {
+					return d, err
+				}
+			}
 			res, err := s.writeQ(tx).Exec(`DELETE FROM members WHERE group_seq = ?`, seq)
 			if err != nil {
 				return d, classify(err)
@@ -683,6 +728,13 @@ func (s *Store) applyMembers(tx *sql.Tx, seq int64, changes []scim.MemberChange)
 				} else {
 					d.added += n
 					d.addedIDs = append(d.addedIDs, id)
+				}
+				if d.net != nil {
+					delta := 1
+					if c.Kind == scim.MemberRemove {
+						delta = -1
+					}
+					d.net.touch(ref, id, delta)
 				}
 			}
 		}
@@ -761,6 +813,11 @@ func (s *Store) Delete(ctx context.Context, a Actor, k Kind, id string, ifMatch 
 		}
 		if _, err := s.writeQ(tx).Exec(`DELETE FROM `+k.table+` WHERE seq = ?`, seq); err != nil {
 			return classify(err)
+		}
+		// Only *.deleted: the memberships that went with it give no
+		// group.members.removed (the receiver knows what a deletion means).
+		if err := s.emitDeleted(tx, k, id, old.Doc); err != nil {
+			return err
 		}
 		return s.logChange(tx, a, "delete", k, id, nameOf(k, old.Doc), nil)
 	})

@@ -90,6 +90,13 @@ type Store struct {
 	// dirGen counts committed (or attempted) batches that wrote users,
 	// groups or memberships; page marks are valid for one generation.
 	dirGen atomic.Int64
+
+	// hookMask selects the webhook event types written to the outbox
+	// (outbox.go); emitted is set when a job wrote one, and outboxReady
+	// then tells the deliverer after the commit.
+	hookMask    uint32
+	emitted     atomic.Bool
+	outboxReady chan struct{}
 }
 
 // Options tune Open.
@@ -109,6 +116,10 @@ type Options struct {
 	// match Catalog. Only the server sets it: an admin command run with
 	// another config file must not drop the indexes the server uses.
 	SyncIndexes bool
+	// Events says which webhook event types to store in the outbox (in the
+	// transaction of each change). Nil stores none: only a server with
+	// [[webhooks]] configured sets it, to the types they subscribe to.
+	Events func(typ string) bool
 	// NoAutoCheckpoint turns off SQLite's automatic checkpoint on this
 	// process's writing connection (wal_autocheckpoint 0), for when another
 	// component owns checkpoints: the replicator (package replica) must copy
@@ -141,14 +152,15 @@ func Open(path string, opt Options) (*Store, error) {
 	if err := createDatabase(abs); err != nil {
 		return nil, err
 	}
-	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now}
+	s := &Store{path: abs, cat: opt.Catalog, opt: opt, jobs: make(chan *job, 4096), done: make(chan struct{}), now: time.Now,
+		hookMask: eventMask(opt.Events), outboxReady: make(chan struct{}, 1)}
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath()
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	wpragmas := pragmas
 	if opt.NoAutoCheckpoint {
 		wpragmas += "&_pragma=wal_autocheckpoint(0)"
 	}
-	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&"+wpragmas)
+	s.w, err = sql.Open("sqlite", base+"?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=temp_store(MEMORY)&"+wpragmas)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +201,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
 	}
 	s.mayHaveKept.Store(kept > 0)
-	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
+	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&_pragma=mmap_size(268435456)&"+pragmas)
 	if err != nil {
 		s.w.Close()
 		return nil, err
@@ -338,13 +350,30 @@ func (s *Store) queue(ctx context.Context, j *job) error {
 	return <-j.done
 }
 
+// idleCheckpoint is how long the writer waits after its last commit
+// before it checkpoints the WAL (see writer).
+const idleCheckpoint = 500 * time.Millisecond
+
 func (s *Store) writer() {
 	defer s.wg.Done()
 	batch := make([]*job, 0, maxBatch)
+	// When writes pause, the writer copies the WAL back into the database
+	// file (a passive checkpoint: it waits for no reader and blocks none).
+	// SQLite does so by itself only once the WAL reaches 1000 pages, and
+	// until then every read looks each page up in the WAL and reads it
+	// with a pread; once every frame is copied back, reads skip the WAL
+	// and take pages from the mapped file. What is committed, and when a
+	// write is acknowledged, does not change.
+	idle := time.NewTimer(idleCheckpoint)
+	idle.Stop()
+	defer idle.Stop()
 	for {
 		var first *job
 		select {
 		case first = <-s.jobs:
+		case <-idle.C:
+			s.w.Exec("PRAGMA wal_checkpoint(PASSIVE)") // best effort: SQLite's own checkpoints still run
+			continue
 		case <-s.done:
 			// drain what is queued, then stop
 			select {
@@ -364,6 +393,9 @@ func (s *Store) writer() {
 			}
 		}
 		s.runBatch(batch)
+		if !s.opt.NoAutoCheckpoint { // the replicator owns checkpoints
+			idle.Reset(idleCheckpoint)
+		}
 	}
 }
 
@@ -416,13 +448,13 @@ func (s *Store) runBatch(batch []*job) {
 			}
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT job"); err != nil {
+		if _, err := s.writeQ(tx).Exec("SAVEPOINT job"); err != nil {
 			results[i] = classify(err)
 			continue
 		}
 		results[i] = safeRun(j.fn, tx)
 		if results[i] != nil {
-			if _, err := tx.Exec("ROLLBACK TO job"); err != nil {
+			if _, err := s.writeQ(tx).Exec("ROLLBACK TO job"); err != nil {
 				// The transaction is unusable: fail everything.
 				tx.Rollback()
 				for k, j := range batch {
@@ -435,7 +467,7 @@ func (s *Store) runBatch(batch []*job) {
 				return
 			}
 		}
-		if _, err := tx.Exec("RELEASE job"); err != nil {
+		if _, err := s.writeQ(tx).Exec("RELEASE job"); err != nil {
 			results[i] = classify(err)
 		}
 	}
@@ -468,6 +500,12 @@ func (s *Store) runBatch(batch []*job) {
 			j.done <- err
 		}
 		return
+	}
+	if s.emitted.Swap(false) {
+		select {
+		case s.outboxReady <- struct{}{}:
+		default:
+		}
 	}
 	for i, j := range batch {
 		settle()

@@ -29,7 +29,17 @@ type Token struct {
 	Successor int64
 	LastUsed  *time.Time
 	LastAgent string
+	// Scope is ScopeWrite or ScopeRead.
+	Scope string
 }
+
+// Token scopes. A read token may GET, list and search; the server refuses
+// its writes with 403 (RFC 7644 §3.12), so a directory reader (a VPN, a
+// wiki) never holds the power to change the directory.
+const (
+	ScopeWrite = "write"
+	ScopeRead  = "read"
+)
 
 // State is a token's lifecycle state at a moment.
 func (t *Token) State(now time.Time) string {
@@ -123,14 +133,26 @@ func ValidTokenName(name string) bool {
 	return true
 }
 
-// IssueToken creates a token and returns its secret, which is shown once.
+// IssueToken creates a write token and returns its secret, which is shown
+// once.
 func (s *Store) IssueToken(ctx context.Context, name, idp string, lifetime time.Duration) (string, *Token, error) {
+	return s.IssueScopedToken(ctx, name, idp, ScopeWrite, lifetime)
+}
+
+// ErrScope is returned for a scope other than ScopeWrite and ScopeRead.
+var ErrScope = errors.New(`a token's scope is "write" or "read"`)
+
+// IssueScopedToken is IssueToken with a scope (ScopeWrite or ScopeRead).
+func (s *Store) IssueScopedToken(ctx context.Context, name, idp, scope string, lifetime time.Duration) (string, *Token, error) {
 	if !ValidTokenName(name) {
 		return "", nil, ErrTokenName
 	}
+	if scope != ScopeWrite && scope != ScopeRead {
+		return "", nil, ErrScope
+	}
 	secret := NewSecret()
 	now := s.now().UTC()
-	t := &Token{Name: name, IDP: idp, Created: now, Expires: now.Add(lifetime)}
+	t := &Token{Name: name, IDP: idp, Created: now, Expires: now.Add(lifetime), Scope: scope}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRow(`SELECT count(*) FROM tokens WHERE name = ? AND successor IS NULL`, name).Scan(&n); err != nil {
@@ -139,8 +161,8 @@ func (s *Store) IssueToken(ctx context.Context, name, idp string, lifetime time.
 		if n > 0 {
 			return ErrTokenExists
 		}
-		res, err := tx.Exec(`INSERT INTO tokens (name, idp, hash, created, expires) VALUES (?, ?, ?, ?, ?)`,
-			name, idp, HashSecret(secret), now.Format(timeFormat), t.Expires.Format(timeFormat))
+		res, err := tx.Exec(`INSERT INTO tokens (name, idp, hash, created, expires, scope) VALUES (?, ?, ?, ?, ?, ?)`,
+			name, idp, HashSecret(secret), now.Format(timeFormat), t.Expires.Format(timeFormat), scope)
 		if err != nil {
 			return err
 		}
@@ -153,7 +175,7 @@ func (s *Store) IssueToken(ctx context.Context, name, idp string, lifetime time.
 	return secret, t, nil
 }
 
-const tokenCols = `seq, name, idp, created, expires, revoked, retires, coalesce(successor, 0), last_used, coalesce(last_agent, '')`
+const tokenCols = `seq, name, idp, created, expires, revoked, retires, coalesce(successor, 0), last_used, coalesce(last_agent, ''), scope`
 
 func scanToken(row interface{ Scan(...any) error }) (*Token, error) {
 	var (
@@ -161,7 +183,7 @@ func scanToken(row interface{ Scan(...any) error }) (*Token, error) {
 		created, expires           string
 		revoked, retires, lastUsed sql.NullString
 	)
-	if err := row.Scan(&t.Seq, &t.Name, &t.IDP, &created, &expires, &revoked, &retires, &t.Successor, &lastUsed, &t.LastAgent); err != nil {
+	if err := row.Scan(&t.Seq, &t.Name, &t.IDP, &created, &expires, &revoked, &retires, &t.Successor, &lastUsed, &t.LastAgent, &t.Scope); err != nil {
 		return nil, err
 	}
 	t.Created, t.Expires = parseTime(created), parseTime(expires)
@@ -280,9 +302,11 @@ func (s *Store) RotateToken(ctx context.Context, name string, lifetime, grace ti
 		if err != nil {
 			return err
 		}
-		nt = &Token{Name: name, IDP: old.IDP, Created: now, Expires: now.Add(lifetime)}
-		res, err := tx.Exec(`INSERT INTO tokens (name, idp, hash, created, expires) VALUES (?, ?, ?, ?, ?)`,
-			name, old.IDP, HashSecret(secret), now.Format(timeFormat), nt.Expires.Format(timeFormat))
+		// The successor keeps the scope: rotating a read token must not
+		// hand out write access.
+		nt = &Token{Name: name, IDP: old.IDP, Created: now, Expires: now.Add(lifetime), Scope: old.Scope}
+		res, err := tx.Exec(`INSERT INTO tokens (name, idp, hash, created, expires, scope) VALUES (?, ?, ?, ?, ?, ?)`,
+			name, old.IDP, HashSecret(secret), now.Format(timeFormat), nt.Expires.Format(timeFormat), old.Scope)
 		if err != nil {
 			return err
 		}

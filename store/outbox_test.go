@@ -1,0 +1,155 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func countOutbox(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestOutboxRetention: [events] retention prunes events every endpoint is
+// done with, and never one still pending.
+func TestOutboxRetention(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{Events: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetupWebhooks(ctx, []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r@x"}); err != nil {
+		t.Fatal(err)
+	}
+	future := time.Now().Add(time.Hour)
+	// Not yet fanned out to anyone: kept.
+	if n, err := s.PruneOutbox(ctx, future, []string{"a", "b"}); err != nil || n != 0 {
+		t.Fatalf("prune before fan-out = %d, %v; want 0", n, err)
+	}
+	for _, ep := range []string{"a", "b"} {
+		if _, err := s.FanOut(ctx, ep, nil, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := s.PendingDeliveries(ctx, "a", 10)
+	if err != nil || len(p) != 1 {
+		t.Fatalf("pending for a: %v, %v", p, err)
+	}
+	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
+		t.Fatal(err)
+	}
+	// Delivered to a, still pending for b: kept.
+	if n, _ := s.PruneOutbox(ctx, future, []string{"a", "b"}); n != 0 {
+		t.Errorf("pruned %d events still pending for b", n)
+	}
+	pb, err := s.PendingDeliveries(ctx, "b", 10)
+	if err != nil || len(pb) != 1 {
+		t.Fatalf("pending for b: %v, %v", pb, err)
+	}
+	if err := s.RecordDeliveries(ctx, "b", []DeliveryResult{{Seq: pb[0].Seq, Since: pb[0].Since, Attempts: 3, Failed: true, Error: "HTTP 500"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Done with everywhere, but younger than the retention: kept.
+	if n, _ := s.PruneOutbox(ctx, time.Now().Add(-time.Hour), []string{"a", "b"}); n != 0 {
+		t.Errorf("pruned %d events younger than the retention", n)
+	}
+	if n, err := s.PruneOutbox(ctx, future, []string{"a", "b"}); err != nil || n != 1 {
+		t.Errorf("prune past retention = %d, %v; want 1", n, err)
+	}
+	if n := countOutbox(t, s); n != 0 {
+		t.Errorf("%d outbox rows left", n)
+	}
+	var d int
+	s.r.QueryRow(`SELECT count(*) FROM webhook_deliveries`).Scan(&d)
+	if d != 0 {
+		t.Errorf("%d delivery rows left after their event was pruned", d)
+	}
+	// The sequence only grows: a new event after pruning is past every cursor.
+	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r2@x"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.FanOut(ctx, "a", nil, 100); n != 1 {
+		t.Errorf("fan-out after pruning passed %d events, want 1", n)
+	}
+	// An outcome is not recorded over a replay made while it was sent.
+	p, _ = s.PendingDeliveries(ctx, "a", 10)
+	time.Sleep(2 * time.Millisecond) // since has millisecond resolution
+	if _, err := s.ReplayWebhook(ctx, "a", nil, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if p2, _ := s.PendingDeliveries(ctx, "a", 10); len(p2) != 1 {
+		t.Errorf("the replayed event is no longer pending: %v", p2)
+	}
+}
+
+// TestOutboxMemberNet: one request's member changes give the net change:
+// a PUT naming the current members changes nothing; a PUT swapping one
+// member gives one removed and one added.
+func TestOutboxMemberNet(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{Events: func(typ string) bool { return typ != EventGroupUpdated }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ids []string
+	for _, n := range []string{"a@x", "b@x", "c@x"} {
+		r, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	mem := func(ids ...string) []any {
+		var l []any
+		for _, id := range ids {
+			l = append(l, map[string]any{"value": id})
+		}
+		return l
+	}
+	g, err := s.Create(ctx, Actor{}, Groups, map[string]any{"displayName": "g", "members": mem(ids[0], ids[1])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := countOutbox(t, s)
+	if _, err := s.Replace(ctx, Actor{}, Groups, g.ID, map[string]any{"displayName": "g", "members": mem(ids[1], ids[0])}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOutbox(t, s); n != before {
+		t.Errorf("a PUT with the same members stored %d events", n-before)
+	}
+	if _, err := s.Replace(ctx, Actor{}, Groups, g.ID, map[string]any{"displayName": "g", "members": mem(ids[1], ids[2])}, ""); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.r.Query(`SELECT type, data FROM outbox WHERE seq > (SELECT max(seq) - 2 FROM outbox) ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var typ, data string
+		rows.Scan(&typ, &data)
+		got = append(got, typ+" "+data)
+	}
+	want := []string{
+		`group.members.removed {"group":{"displayName":"g","id":"` + g.ID + `"},"members":[{"type":"User","value":"` + ids[0] + `"}]}`,
+		`group.members.added {"group":{"displayName":"g","id":"` + g.ID + `"},"members":[{"type":"User","value":"` + ids[2] + `"}]}`,
+	}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("events of a swapping PUT:\n got  %q\n want %q", got, want)
+	}
+}

@@ -1,0 +1,522 @@
+package store
+
+// The webhook outbox, delivery side: the state each configured endpoint
+// keeps in the database, so that delivery survives restarts and kill -9 and
+// the admin commands (scimd webhooks ...) can act beside a running server.
+//
+// Fan-out: the request path writes one outbox row per change; each
+// endpoint has a cursor over the outbox, and FanOut turns the rows past it
+// that the endpoint subscribes to into delivery rows, in one transaction
+// with the cursor's move. Delivery state is therefore per endpoint, while
+// the event (and its webhook-id) is shared.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"time"
+)
+
+// OutboxEvent is one stored event.
+type OutboxEvent struct {
+	Seq        int64
+	MsgID      string // webhook-id
+	Type       string
+	Time       time.Time
+	ResourceID string
+	data       string
+	created    sql.NullString
+	modified   sql.NullString
+	version    sql.NullInt64
+	refs       sql.NullString
+}
+
+// Snapshot returns the resource an event carries as it was after the
+// change, for rendering as GET would; ok is false for events whose data is
+// final (Data).
+func (e *OutboxEvent) Snapshot() (r *Resource, k Kind, ok bool, err error) {
+	if !e.created.Valid {
+		return nil, nil, false, nil
+	}
+	doc, err := decodeDoc(e.data)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if e.refs.Valid {
+		doc["groups"], err = decodeJSONArray(e.refs.String)
+		if err != nil {
+			return nil, nil, false, err
+		}
+	}
+	k = Users
+	if strings.HasPrefix(e.Type, "group.") {
+		k = Groups
+	}
+	return &Resource{ID: e.ResourceID, Doc: doc, Created: e.created.String, Modified: e.modified.String, Version: e.version.Int64}, k, true, nil
+}
+
+// Data is the JSON of an event whose data is final (*.deleted,
+// group.members.*).
+func (e *OutboxEvent) Data() []byte { return []byte(e.data) }
+
+// Delivery is one pending delivery of an event to an endpoint.
+type Delivery struct {
+	Seq        int64
+	ResourceID string
+	Attempts   int
+	NextAt     time.Time // zero: due now
+	Since      time.Time // when it became pending; max_age counts from here
+}
+
+// DeliveryResult is the outcome of one attempt.
+type DeliveryResult struct {
+	Seq       int64
+	Since     time.Time // the Delivery's Since: an outcome is not recorded over a retry or replay made meanwhile
+	Attempts  int       // attempts made, this one included
+	Delivered bool      // a 2xx answer
+	Failed    bool      // given up: max_age passed
+	Gone      bool      // 410: pause the endpoint, keep the event pending
+	NextAt    time.Time // when to try again, if neither
+	Error     string    // what went wrong, without secrets
+}
+
+// WebhookState is what the database knows about one endpoint.
+type WebhookState struct {
+	Name        string
+	Known       bool // a server or admin command has set the endpoint up
+	Paused      *time.Time
+	LastSuccess *time.Time
+	LastError   string
+	LastErrorAt *time.Time
+	Delivered   int64 // events delivered, all time
+	Failed      int64 // events given up on, all time
+	Backlog     int64 // events not yet delivered (pending, or not yet fanned out)
+	Oldest      *time.Time
+}
+
+// ErrNoWebhook is returned for an endpoint the database does not know.
+var ErrNoWebhook = errors.New("no webhook endpoint has that name")
+
+// OutboxReady is signalled after a commit that stored events, so the
+// deliverer need not poll for them.
+func (s *Store) OutboxReady() <-chan struct{} { return s.outboxReady }
+
+// typeMatch is the SQL condition for an endpoint's event patterns (exact
+// types or "prefix.*", validated by the config), as GLOB patterns.
+func typeMatch(patterns []string) (string, []any) {
+	if len(patterns) == 0 {
+		return "1", nil
+	}
+	args := make([]any, len(patterns))
+	for i, p := range patterns {
+		args[i] = p
+	}
+	return "(type GLOB ?" + strings.Repeat(" OR type GLOB ?", len(patterns)-1) + ")", args
+}
+
+// SetupWebhooks makes sure each named endpoint has its row. A new endpoint
+// starts at the end of the outbox: it gets the events committed from now
+// on, not older ones (webhooks replay delivers those).
+func (s *Store) SetupWebhooks(ctx context.Context, names []string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, n := range names {
+			if _, err := tx.Exec(`INSERT OR IGNORE INTO webhook_endpoints (name, cursor)
+				VALUES (?, (SELECT coalesce(max(seq), 0) FROM outbox))`, n); err != nil {
+				return classify(err)
+			}
+		}
+		return nil
+	})
+}
+
+// FanOut creates delivery rows for up to limit outbox rows past the
+// endpoint's cursor, for the types it subscribes to, and moves the cursor.
+// It returns how many outbox rows it passed.
+func (s *Store) FanOut(ctx context.Context, name string, patterns []string, limit int) (int64, error) {
+	var passed int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		passed, err = s.fanOut(tx, name, patterns, limit)
+		return err
+	})
+	return passed, err
+}
+
+func (s *Store) fanOut(tx *sql.Tx, name string, patterns []string, limit int) (int64, error) {
+	var cur, hi, passed int64
+	q := s.writeQ(tx)
+	if err := q.QueryRow(`SELECT cursor FROM webhook_endpoints WHERE name = ?`, name).Scan(&cur); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, ErrNoWebhook
+		}
+		return 0, classify(err)
+	}
+	if err := q.QueryRow(`SELECT coalesce(max(seq), 0), count(*) FROM (SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)`, cur, limit).
+		Scan(&hi, &passed); err != nil {
+		return 0, classify(err)
+	}
+	if passed == 0 {
+		return 0, nil
+	}
+	cond, args := typeMatch(patterns)
+	a := append([]any{name, s.stamp(), cur, hi}, args...)
+	if _, err := q.Exec(`INSERT OR IGNORE INTO webhook_deliveries (endpoint, seq, resource_id, since)
+		SELECT ?, seq, resource_id, ? FROM outbox WHERE seq > ? AND seq <= ? AND `+cond, a...); err != nil {
+		return 0, classify(err)
+	}
+	_, err := q.Exec(`UPDATE webhook_endpoints SET cursor = ? WHERE name = ?`, hi, name)
+	return passed, classify(err)
+}
+
+// PendingDeliveries lists up to limit pending deliveries of an endpoint in
+// commit order, due or not (the deliverer keeps each resource's events in
+// order, so a later event waits for an earlier one in backoff).
+func (s *Store) PendingDeliveries(ctx context.Context, name string, limit int) ([]Delivery, error) {
+	// INDEXED BY: without it SQLite walks the primary key, through every
+	// delivered row of the endpoint, to find the few pending ones.
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, resource_id, attempts, next_at, since FROM webhook_deliveries INDEXED BY webhook_pending
+		WHERE endpoint = ? AND state = 0 ORDER BY seq LIMIT ?`, name, limit)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		var (
+			d           Delivery
+			next, since string
+		)
+		if err := rows.Scan(&d.Seq, &d.ResourceID, &d.Attempts, &next, &since); err != nil {
+			return nil, err
+		}
+		if next != "" {
+			d.NextAt = parseTime(next)
+		}
+		d.Since = parseTime(since)
+		out = append(out, d)
+	}
+	return out, classify(rows.Err())
+}
+
+// OutboxEvents reads the events with the given seqs.
+func (s *Store) OutboxEvents(ctx context.Context, seqs []int64) (map[int64]*OutboxEvent, error) {
+	out := make(map[int64]*OutboxEvent, len(seqs))
+	const chunk = 100
+	for len(seqs) > 0 {
+		n := min(chunk, len(seqs))
+		part := seqs[:n]
+		seqs = seqs[n:]
+		args := make([]any, n)
+		for i, q := range part {
+			args[i] = q
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, type, time, resource_id, data, created, modified, version, refs
+			FROM outbox WHERE seq IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		if err != nil {
+			return nil, classify(err)
+		}
+		for rows.Next() {
+			var (
+				e  OutboxEvent
+				at string
+			)
+			if err := rows.Scan(&e.Seq, &e.MsgID, &e.Type, &at, &e.ResourceID, &e.data, &e.created, &e.modified, &e.version, &e.refs); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			e.Time = parseTime(at)
+			out[e.Seq] = &e
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, classify(err)
+		}
+	}
+	return out, nil
+}
+
+// RecordDeliveries stores the outcomes of a round of attempts, and the
+// endpoint's counters, in one transaction.
+func (s *Store) RecordDeliveries(ctx context.Context, name string, results []DeliveryResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *sql.Tx) error { return s.record(tx, name, results) })
+}
+
+// Advance is RecordDeliveries and FanOut in one transaction, so that a
+// delivery round costs the writer one job (and one commit), however many
+// events it delivered.
+func (s *Store) Advance(ctx context.Context, name string, results []DeliveryResult, patterns []string, limit int) (int64, error) {
+	var passed int64
+	if len(results) == 0 {
+		// Nothing to record: look on the read pool whether there is
+		// anything new, so an idle deliverer never takes the writer.
+		var news bool
+		if err := s.r.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(seq), 0) FROM outbox) > coalesce((SELECT cursor FROM webhook_endpoints WHERE name = ?), 0)`, name).
+			Scan(&news); err != nil {
+			return 0, classify(err)
+		}
+		if !news {
+			return 0, nil
+		}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if len(results) > 0 {
+			if err := s.record(tx, name, results); err != nil {
+				return err
+			}
+		}
+		var err error
+		passed, err = s.fanOut(tx, name, patterns, limit)
+		return err
+	})
+	return passed, err
+}
+
+func (s *Store) record(tx *sql.Tx, name string, results []DeliveryResult) error {
+	now := s.stamp()
+	q := s.writeQ(tx)
+	var delivered, failed int64
+	var lastOK, lastErr, gone bool
+	var errText string
+	for _, r := range results {
+		var err error
+		switch {
+		case r.Delivered:
+			delivered++
+			lastOK = true
+			// Only the count is kept: the event itself stays in the
+			// outbox for replay until the retention passes.
+			_, err = q.Exec(`DELETE FROM webhook_deliveries WHERE endpoint = ? AND seq = ? AND since = ?`, name, r.Seq, r.Since.UTC().Format(timeFormat))
+		case r.Failed:
+			failed++
+			lastErr, errText = true, r.Error
+			_, err = q.Exec(`UPDATE webhook_deliveries SET state = 2, attempts = ?, done_at = ?, last_error = ? WHERE endpoint = ? AND seq = ? AND since = ?`,
+				r.Attempts, now, r.Error, name, r.Seq, r.Since.UTC().Format(timeFormat))
+		default:
+			lastErr, errText = true, r.Error
+			gone = gone || r.Gone
+			_, err = q.Exec(`UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE endpoint = ? AND seq = ? AND state = 0 AND since = ?`,
+				r.Attempts, r.NextAt.UTC().Format(timeFormat), r.Error, name, r.Seq, r.Since.UTC().Format(timeFormat))
+		}
+		if err != nil {
+			return classify(err)
+		}
+	}
+	var ok, bad, paused any
+	if lastOK {
+		ok = now
+	}
+	if lastErr {
+		bad = now
+	}
+	if gone {
+		paused = now
+	}
+	_, err := q.Exec(`UPDATE webhook_endpoints SET delivered = delivered + ?, failed = failed + ?,
+		last_success = coalesce(?, last_success), last_error_at = coalesce(?, last_error_at),
+		last_error = CASE WHEN ? IS NULL THEN last_error ELSE ? END, paused = coalesce(?, paused) WHERE name = ?`,
+		delivered, failed, ok, bad, bad, errText, paused, name)
+	return classify(err)
+}
+
+// WebhookStatus reads an endpoint's state and backlog: pending deliveries
+// plus outbox rows not yet fanned out that it subscribes to.
+func (s *Store) WebhookStatus(ctx context.Context, name string, patterns []string) (*WebhookState, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer tx.Rollback()
+	w := &WebhookState{Name: name}
+	var (
+		cur                       int64
+		paused, lastOK, lastErrAt sql.NullString
+	)
+	err = tx.QueryRowContext(ctx, `SELECT cursor, paused, last_success, last_error, last_error_at, delivered, failed
+		FROM webhook_endpoints WHERE name = ?`, name).Scan(&cur, &paused, &lastOK, &w.LastError, &lastErrAt, &w.Delivered, &w.Failed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return w, nil
+	case err != nil:
+		return nil, classify(err)
+	}
+	w.Known = true
+	w.Paused, w.LastSuccess, w.LastErrorAt = parseTimePtr(paused), parseTimePtr(lastOK), parseTimePtr(lastErrAt)
+	var oldest sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), (SELECT o.time FROM webhook_deliveries d JOIN outbox o ON o.seq = d.seq
+			WHERE d.endpoint = ? AND d.state = 0 ORDER BY d.seq LIMIT 1)
+		FROM webhook_deliveries WHERE endpoint = ? AND state = 0`, name, name).Scan(&w.Backlog, &oldest); err != nil {
+		return nil, classify(err)
+	}
+	cond, args := typeMatch(patterns)
+	var more int64
+	var first sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), min(time) FROM outbox WHERE seq > ? AND `+cond, append([]any{cur}, args...)...).
+		Scan(&more, &first); err != nil {
+		return nil, classify(err)
+	}
+	w.Backlog += more
+	if !oldest.Valid {
+		oldest = first
+	}
+	w.Oldest = parseTimePtr(oldest)
+	return w, nil
+}
+
+// ResumeWebhook lifts the pause a 410 Gone put on an endpoint; its pending
+// events are delivered again. It reports whether it was paused.
+func (s *Store) ResumeWebhook(ctx context.Context, name string) (bool, error) {
+	var was bool
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var paused sql.NullString
+		if err := tx.QueryRow(`SELECT paused FROM webhook_endpoints WHERE name = ?`, name).Scan(&paused); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNoWebhook
+			}
+			return classify(err)
+		}
+		was = paused.Valid
+		// Due at once: the pause, not the backoff, held them.
+		if _, err := tx.Exec(`UPDATE webhook_deliveries SET next_at = '' WHERE endpoint = ? AND state = 0`, name); err != nil {
+			return classify(err)
+		}
+		_, err := tx.Exec(`UPDATE webhook_endpoints SET paused = NULL WHERE name = ?`, name)
+		return classify(err)
+	})
+	return was, err
+}
+
+// RetryWebhook makes an endpoint's failed events pending again, due now,
+// with a fresh max_age; it returns how many.
+func (s *Store) RetryWebhook(ctx context.Context, name string) (int64, error) {
+	var n int64
+	now := s.stamp()
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := s.knownWebhook(tx, name); err != nil {
+			return err
+		}
+		res, err := tx.Exec(`UPDATE webhook_deliveries SET state = 0, attempts = 0, next_at = '', since = ?, done_at = NULL
+			WHERE endpoint = ? AND state = 2`, now, name)
+		if err != nil {
+			return classify(err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// ReplayWebhook delivers again, with their original webhook-ids, the
+// events since a time that the endpoint subscribes to and that are still
+// kept ([events] retention), whether they were delivered, failed or never
+// sent to it. It returns how many became pending.
+func (s *Store) ReplayWebhook(ctx context.Context, name string, patterns []string, since time.Time) (int64, error) {
+	var n int64
+	now := s.stamp()
+	cond, args := typeMatch(patterns)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if err := s.knownWebhook(tx, name); err != nil {
+			return err
+		}
+		a := append([]any{name, now, since.UTC().Format(timeFormat), name}, args...)
+		res, err := tx.Exec(`INSERT INTO webhook_deliveries (endpoint, seq, resource_id, since)
+			SELECT ?, seq, resource_id, ? FROM outbox WHERE time >= ? AND seq <= (SELECT cursor FROM webhook_endpoints WHERE name = ?) AND `+cond+`
+			ON CONFLICT (endpoint, seq) DO UPDATE SET state = 0, attempts = 0, next_at = '', since = excluded.since, done_at = NULL, last_error = ''`, a...)
+		if err != nil {
+			return classify(err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+func (s *Store) knownWebhook(tx *sql.Tx, name string) error {
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM webhook_endpoints WHERE name = ?`, name).Scan(&n); err != nil {
+		return classify(err)
+	}
+	if n == 0 {
+		return ErrNoWebhook
+	}
+	return nil
+}
+
+// PruneOutbox deletes events older than before that every named endpoint
+// has passed and none of them still has pending, in small transactions,
+// and returns how many. Delivery rows go with their events. Events pending
+// only for an endpoint no longer configured do not hold pruning back.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time, names []string) (int64, error) {
+	if len(names) == 0 {
+		// No endpoint: nothing can be pending any more.
+		names = []string{""}
+	}
+	cut := before.UTC().Format(timeFormat)
+	in := "?" + strings.Repeat(", ?", len(names)-1)
+	var total int64
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			args := []any{cut}
+			for _, nm := range names {
+				args = append(args, nm)
+			}
+			for _, nm := range names {
+				args = append(args, nm)
+			}
+			args = append(args, pruneBatch)
+			rows, err := tx.Query(`DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.time < ?
+				AND o.seq <= coalesce((SELECT min(cursor) FROM webhook_endpoints WHERE name IN (`+in+`)), 9223372036854775807)
+				AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint IN (`+in+`) AND d.seq = o.seq AND d.state = 0)
+				ORDER BY o.seq LIMIT ?) RETURNING seq`, args...)
+			if err != nil {
+				return classify(err)
+			}
+			var gone []int64
+			for rows.Next() {
+				var seq int64
+				if err := rows.Scan(&seq); err != nil {
+					rows.Close()
+					return err
+				}
+				gone = append(gone, seq)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return classify(err)
+			}
+			n = int64(len(gone))
+			// Their failed rows (and any of endpoints no longer
+			// configured) go with them, by primary key.
+			for _, seq := range gone {
+				if _, err := tx.Exec(`DELETE FROM webhook_deliveries WHERE endpoint IN (SELECT name FROM webhook_endpoints) AND seq = ?`, seq); err != nil {
+					return classify(err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < int64(pruneBatch) {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
+}
+
+// decodeJSONArray parses a small JSON array of objects (a user's groups).
+func decodeJSONArray(text string) ([]any, error) {
+	doc, err := decodeDoc(`{"a":` + text + `}`)
+	if err != nil {
+		return nil, err
+	}
+	l, _ := doc["a"].([]any)
+	return l, nil
+}

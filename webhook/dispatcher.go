@@ -1,0 +1,525 @@
+package webhook
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"scimd/store"
+)
+
+// Options configure a Dispatcher.
+type Options struct {
+	Endpoints []Endpoint
+	// Render is a stored resource as GET returns it (the server's
+	// renderer, with the server's external URL).
+	Render func(k store.Kind, r *store.Resource) map[string]any
+	Logger *slog.Logger
+	// Retention is how long events are kept once no endpoint needs them
+	// ([events] retention); 0 is DefaultRetention.
+	Retention time.Duration
+	// RetryBase is the first backoff (DefaultRetryBase when 0); it doubles
+	// per attempt up to MaxBackoff. Tests shorten it; the schedule's shape
+	// stays the same.
+	RetryBase time.Duration
+}
+
+// Tuning of the deliverer.
+const (
+	// window is how many pending deliveries one round looks at. Each
+	// resource's earliest is eligible, so one round sends up to window
+	// events to as many resources.
+	window = 1000
+	// fanOutBatch bounds one fan-out transaction.
+	fanOutBatch = 5000
+	// conns is how many attempts run at once per endpoint.
+	conns = 16
+	// poll is how often the deliverer looks at the database for what the
+	// admin commands changed (resume, retry, replay) and refreshes Stats.
+	poll = time.Second
+	// coalesce and coalesceWait: after a round of fewer than coalesce
+	// events, wait coalesceWait before the next.
+	coalesce     = 64
+	coalesceWait = 50 * time.Millisecond
+	// pruneEvery is how often delivered events past retention are pruned.
+	pruneEvery = time.Hour
+)
+
+// Stat is one endpoint's delivery state, cheap to read (for metrics:
+// scimd_webhook_backlog_events, scimd_webhook_oldest_pending_seconds,
+// scimd_webhook_delivered_events_total, scimd_webhook_failed_events_total).
+type Stat struct {
+	Name          string
+	State         string // active, paused or failing
+	Backlog       int64
+	OldestPending time.Duration // age of the oldest undelivered event; 0 when none
+	Delivered     int64         // all time
+	Failed        int64         // all time
+	LastSuccess   *time.Time
+	LastError     string
+	LastErrorAt   *time.Time
+}
+
+// StateOf names an endpoint's state as webhooks list shows it: paused
+// after a 410 until resumed; failing when its last attempt failed (and no
+// success came since); active otherwise.
+func StateOf(w *store.WebhookState) string {
+	switch {
+	case w.Paused != nil:
+		return "paused"
+	case w.LastErrorAt != nil && (w.LastSuccess == nil || w.LastErrorAt.After(*w.LastSuccess)) && w.Backlog > 0:
+		return "failing"
+	}
+	return "active"
+}
+
+// Dispatcher delivers the outbox to every configured endpoint.
+type Dispatcher struct {
+	st     *store.Store
+	opt    Options
+	log    *slog.Logger
+	client *http.Client
+	eps    []*runner
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// runner is one endpoint's delivery loop.
+type runner struct {
+	d    *Dispatcher
+	ep   Endpoint
+	wake chan struct{}
+
+	mu     sync.Mutex
+	stat   Stat
+	oldest *time.Time // the oldest undelivered event's time, for Stat.OldestPending
+	// failing is whether the last round ended in errors, for logging
+	// transitions rather than every failed attempt.
+	failing bool
+	// hold is when the endpoint may be tried again after a round in which
+	// nothing got through (the receiver is down); zero when not held.
+	hold time.Time
+}
+
+// New makes a dispatcher; Start runs it.
+func New(st *store.Store, opt Options) *Dispatcher {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Retention <= 0 {
+		opt.Retention = DefaultRetention
+	}
+	if opt.RetryBase <= 0 {
+		opt.RetryBase = firstBackoff
+	}
+	d := &Dispatcher{st: st, opt: opt, log: opt.Logger, client: NewClient(conns)}
+	for _, ep := range opt.Endpoints {
+		if ep.MaxAge <= 0 {
+			ep.MaxAge = DefaultMaxAge
+		}
+		d.eps = append(d.eps, &runner{d: d, ep: ep, wake: make(chan struct{}, 1), stat: Stat{Name: ep.Name, State: "active"}})
+	}
+	return d
+}
+
+// Start sets the endpoints up in the database (before the server accepts
+// writes, so no event committed from now on is missed) and starts
+// delivering in the background until ctx ends or Stop is called.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	names := d.names()
+	if len(names) > 0 {
+		if err := d.st.SetupWebhooks(ctx, names); err != nil {
+			return err
+		}
+	}
+	ctx, d.cancel = context.WithCancel(ctx)
+	for _, r := range d.eps {
+		r.refresh(ctx)
+		d.wg.Go(func() { r.run(ctx) })
+	}
+	d.wg.Go(func() { d.fanWake(ctx) })
+	d.wg.Go(func() { d.prune(ctx) })
+	return nil
+}
+
+// Stop ends delivery and waits for attempts in flight (at most Timeout).
+// Events whose outcome was not recorded are sent again after a restart.
+func (d *Dispatcher) Stop() {
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.wg.Wait()
+}
+
+// Stats returns each endpoint's state as of its last round or poll (at
+// most a second old); it never touches the database.
+func (d *Dispatcher) Stats() []Stat {
+	out := make([]Stat, 0, len(d.eps))
+	for _, r := range d.eps {
+		r.mu.Lock()
+		s := r.stat
+		if r.oldest != nil {
+			s.OldestPending = time.Since(*r.oldest)
+		}
+		r.mu.Unlock()
+		out = append(out, s)
+	}
+	return out
+}
+
+func (d *Dispatcher) names() []string {
+	names := make([]string, 0, len(d.eps))
+	for _, r := range d.eps {
+		names = append(names, r.ep.Name)
+	}
+	return names
+}
+
+// fanWake passes the store's "events committed" signal to every endpoint.
+func (d *Dispatcher) fanWake(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.st.OutboxReady():
+			for _, r := range d.eps {
+				select {
+				case r.wake <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// prune deletes events past retention that no endpoint still needs, at
+// start and then hourly.
+func (d *Dispatcher) prune(ctx context.Context) {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		n, err := d.st.PruneOutbox(ctx, time.Now().Add(-d.opt.Retention), d.names())
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("webhooks: pruning delivered events failed", "error", err)
+		} else if n > 0 {
+			d.log.Info("webhooks: pruned delivered events", "events", n, "retention", d.opt.Retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refresh reads the endpoint's state from the database into Stats.
+func (r *runner) refresh(ctx context.Context) bool {
+	w, err := r.d.st.WebhookStatus(ctx, r.ep.Name, r.ep.Events)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.d.log.Warn("webhooks: reading endpoint state failed", "webhook", r.ep.Name, "error", err)
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.stat.State == "paused"
+	}
+	s := Stat{Name: r.ep.Name, State: StateOf(w), Backlog: w.Backlog, Delivered: w.Delivered, Failed: w.Failed,
+		LastSuccess: w.LastSuccess, LastError: w.LastError, LastErrorAt: w.LastErrorAt}
+	r.mu.Lock()
+	r.stat, r.oldest = s, w.Oldest
+	r.mu.Unlock()
+	return w.Paused != nil
+}
+
+// run is the endpoint's loop: fan out, pick each resource's earliest
+// pending event that is due, send those concurrently, record the outcomes
+// in one transaction, repeat; sleep when nothing is due.
+func (r *runner) run(ctx context.Context) {
+	last := time.Now()
+	paused := r.refresh(ctx)
+	var done []store.DeliveryResult // outcomes of the last round, not yet recorded
+	small := false                  // the last round was small (see coalesce)
+	defer func() {
+		// Stopping: what was delivered must not be sent again after the
+		// restart.
+		if err := r.d.st.RecordDeliveries(context.WithoutCancel(ctx), r.ep.Name, done); err != nil {
+			r.d.log.Warn("webhooks: recording deliveries failed; they will be sent again", "webhook", r.ep.Name, "error", err)
+		}
+	}()
+	for ctx.Err() == nil {
+		if time.Since(last) >= poll {
+			paused = r.refresh(ctx)
+			last = time.Now()
+		}
+		if paused && len(done) == 0 {
+			r.sleep(ctx, time.Now().Add(poll))
+			continue
+		}
+		// Record the last round and take in new events: one transaction.
+		for {
+			n, err := r.d.st.Advance(ctx, r.ep.Name, done, r.ep.Events, fanOutBatch)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.d.log.Warn("webhooks: recording deliveries or reading new events failed", "webhook", r.ep.Name, "error", err)
+				}
+				r.sleep(ctx, time.Now().Add(poll))
+				break
+			}
+			gone := false
+			for _, res := range done {
+				gone = gone || res.Gone
+			}
+			done = nil
+			if gone {
+				paused = r.refresh(ctx)
+			}
+			if n < fanOutBatch {
+				break
+			}
+		}
+		if paused || ctx.Err() != nil {
+			continue
+		}
+		if small {
+			// The last round was small: its outcomes are recorded; let
+			// more commits gather before the next. Each round has a fixed
+			// cost (a writer transaction, two reads), which at a steady
+			// trickle of writes would otherwise be paid per event; 50 ms
+			// of latency is nothing to a receiver.
+			small = false
+			t := time.NewTimer(coalesceWait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
+		if now := time.Now(); now.Before(r.hold) {
+			r.sleep(ctx, minTime(r.hold, now.Add(poll)))
+			continue
+		}
+		pending, err := r.d.st.PendingDeliveries(ctx, r.ep.Name, window)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.d.log.Warn("webhooks: reading pending events failed", "webhook", r.ep.Name, "error", err)
+			}
+			r.sleep(ctx, time.Now().Add(poll))
+			continue
+		}
+		now := time.Now()
+		due, next := heads(pending, now)
+		if len(due) == 0 {
+			wake := now.Add(poll)
+			if !next.IsZero() && next.Before(wake) {
+				wake = next
+			}
+			r.sleep(ctx, wake)
+			continue
+		}
+		done = r.round(ctx, due)
+		small = len(due) < coalesce
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// heads picks, in commit order, each resource's earliest pending delivery,
+// and of those the ones due now; next is the earliest time a head not yet
+// due becomes due. A resource whose earliest event waits in backoff holds
+// its later events back: events of one resource arrive in commit order.
+func heads(pending []store.Delivery, now time.Time) (due []store.Delivery, next time.Time) {
+	seen := make(map[string]bool, len(pending))
+	for _, p := range pending {
+		if seen[p.ResourceID] {
+			continue
+		}
+		seen[p.ResourceID] = true
+		if p.NextAt.IsZero() || !p.NextAt.After(now) {
+			due = append(due, p)
+		} else if next.IsZero() || p.NextAt.Before(next) {
+			next = p.NextAt
+		}
+	}
+	return due, next
+}
+
+func (r *runner) sleep(ctx context.Context, until time.Time) {
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-r.wake:
+	case <-t.C:
+	}
+}
+
+// round sends one event to each of the due resources, conns at a time,
+// and returns the outcomes for the caller to record.
+func (r *runner) round(ctx context.Context, due []store.Delivery) []store.DeliveryResult {
+	seqs := make([]int64, len(due))
+	for i, p := range due {
+		seqs[i] = p.Seq
+	}
+	events, err := r.d.st.OutboxEvents(ctx, seqs)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.d.log.Warn("webhooks: reading events failed", "webhook", r.ep.Name, "error", err)
+		}
+		r.sleep(ctx, time.Now().Add(poll))
+		return nil
+	}
+	results := make([]store.DeliveryResult, len(due))
+	sem := make(chan struct{}, conns)
+	var (
+		wg       sync.WaitGroup
+		ok, fail atomic.Int64
+	)
+	for i, p := range due {
+		ev := events[p.Seq]
+		if ev == nil {
+			continue // pruned meanwhile: nothing to send
+		}
+		sem <- struct{}{}
+		if fail.Load() >= conns && ok.Load() == 0 {
+			// The receiver is down, not one event bad: stop here. The
+			// rest wait for the endpoint's hold (below) instead of each
+			// costing an attempt (up to 10 s when it does not answer).
+			<-sem
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i] = r.attempt(ctx, p, ev)
+			if results[i].Delivered {
+				ok.Add(1)
+			} else if results[i].Seq != 0 {
+				fail.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() == 0 && fail.Load() > 0 {
+		// Nothing got through: hold the whole endpoint until the earliest
+		// retry, so events not tried in this round follow the backoff too.
+		var hold time.Time
+		for _, res := range results {
+			if res.Seq != 0 && !res.Failed && !res.Gone && (hold.IsZero() || res.NextAt.Before(hold)) {
+				hold = res.NextAt
+			}
+		}
+		r.hold = hold
+	}
+	out := results[:0]
+	gone := false
+	failed := 0
+	for _, res := range results {
+		if res.Seq == 0 {
+			continue
+		}
+		gone = gone || res.Gone
+		if !res.Delivered {
+			failed++
+		}
+		out = append(out, res)
+	}
+	r.logTransition(out, failed, gone)
+	return out
+}
+
+// logTransition logs when an endpoint starts failing, recovers or is
+// paused, and every event given up on; not every failed attempt, which
+// for a receiver that is down would flood the log.
+func (r *runner) logTransition(out []store.DeliveryResult, failed int, gone bool) {
+	var lastErr string
+	for _, res := range out {
+		if res.Failed {
+			r.d.log.Error("webhooks: event failed: not delivered within max_age", "webhook", r.ep.Name, "seq", res.Seq,
+				"attempts", res.Attempts, "max_age", r.ep.MaxAge.String(), "error", res.Error)
+		}
+		if res.Error != "" {
+			lastErr = res.Error
+		}
+	}
+	switch {
+	case gone:
+		r.d.log.Warn("webhooks: the receiver answered 410 Gone: endpoint paused until 'scimd webhooks resume "+r.ep.Name+"'", "webhook", r.ep.Name)
+	case failed > 0 && failed == len(out) && !r.failing:
+		r.failing = true
+		r.d.log.Warn("webhooks: delivery failing; retrying with backoff", "webhook", r.ep.Name, "error", lastErr)
+	case failed < len(out) && r.failing:
+		r.failing = false
+		r.d.log.Info("webhooks: delivery recovered", "webhook", r.ep.Name)
+	}
+}
+
+// attempt sends one event and decides what happens next.
+func (r *runner) attempt(ctx context.Context, p store.Delivery, ev *store.OutboxEvent) store.DeliveryResult {
+	res := store.DeliveryResult{Seq: p.Seq, Since: p.Since, Attempts: p.Attempts + 1}
+	body, err := r.body(ev)
+	if err != nil {
+		// A stored event that cannot be rendered will not improve: fail it.
+		res.Failed, res.Error = true, "the event could not be rendered: "+err.Error()
+		return res
+	}
+	now := time.Now()
+	a := Send(ctx, r.d.client, &r.ep, ev.MsgID, body, now)
+	if a.OK() {
+		res.Delivered = true
+		return res
+	}
+	if ctx.Err() != nil {
+		// Stopping: this attempt does not count and is not recorded; the
+		// event stays pending and is sent after the restart.
+		return store.DeliveryResult{}
+	}
+	res.Error = a.Err
+	if a.Status == http.StatusGone {
+		// Standard Webhooks: 410 means the receiver wants no more; pause
+		// the endpoint and keep the event for when it is resumed.
+		res.Gone = true
+		res.Attempts = p.Attempts
+		res.NextAt = now
+		return res
+	}
+	deadline := p.Since.Add(r.ep.MaxAge)
+	wait := backoff(r.d.opt.RetryBase, res.Attempts)
+	if a.RetryAfter > wait {
+		wait = a.RetryAfter
+	}
+	res.NextAt = now.Add(wait)
+	if !now.Before(deadline) {
+		res.Failed = true
+	} else if res.NextAt.After(deadline) {
+		// One last attempt at the deadline.
+		res.NextAt = deadline
+	}
+	return res
+}
+
+// backoff is the wait after the n-th failed attempt: base doubled n-1
+// times, capped at MaxBackoff, with ±25% jitter so that many events failing
+// together do not retry in lockstep.
+func backoff(base time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, MaxBackoff)
+	j := time.Duration(float64(d) * (0.75 + 0.5*rand.Float64()))
+	return min(j, MaxBackoff)
+}
+
+// body renders an event's JSON body.
+func (r *runner) body(ev *store.OutboxEvent) ([]byte, error) {
+	return EventBody(ev, r.d.opt.Render)
+}

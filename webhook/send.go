@@ -1,0 +1,153 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"scimd/scim"
+	"scimd/store"
+)
+
+// NewClient is the HTTP client deliveries use: Timeout per attempt, and
+// redirects never followed (Standard Webhooks: a 3xx is a failure; the
+// operator should fix the URL rather than have every event bounce).
+func NewClient(conns int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = conns
+	tr.MaxConnsPerHost = conns
+	tr.ResponseHeaderTimeout = Timeout
+	return &http.Client{
+		Transport: tr,
+		Timeout:   Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// Answer is what a receiver said to one attempt.
+type Answer struct {
+	Status     int           // 0 when no answer came (timeout, refused)
+	Body       string        // the first KiB of the answer, for webhooks test
+	RetryAfter time.Duration // from Retry-After, 0 when absent
+	Err        string        // why the attempt failed; "" on 2xx
+}
+
+// OK reports a 2xx answer.
+func (a Answer) OK() bool { return a.Status >= 200 && a.Status < 300 }
+
+// Body is the JSON body of an event (Standard Webhooks' recommended shape).
+func Body(typ string, at time.Time, data []byte) []byte {
+	b := make([]byte, 0, len(data)+96)
+	b = append(b, `{"type":`...)
+	t, _ := json.Marshal(typ)
+	b = append(b, t...)
+	b = append(b, `,"timestamp":"`...)
+	b = at.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = append(b, `","data":`...)
+	b = append(b, data...)
+	return append(b, '}')
+}
+
+// NewMsgID is a fresh webhook-id for an event that is not stored (the
+// webhook.test event).
+func NewMsgID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "msg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// Send makes one signed attempt. The webhook-timestamp (and so the
+// signature) is that of the attempt; the id and the body are the event's
+// and never change between attempts.
+func Send(ctx context.Context, c *http.Client, ep *Endpoint, msgID string, body []byte, now time.Time) Answer {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
+	if err != nil {
+		return Answer{Err: "the request could not be made: " + describe(err)}
+	}
+	ts := now.Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "scimd-webhooks")
+	req.Header.Set("webhook-id", msgID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("webhook-signature", Sign(ep.Key, msgID, ts, body))
+	resp, err := c.Do(req)
+	if err != nil {
+		return Answer{Err: describe(err)}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	a := Answer{Status: resp.StatusCode, Body: string(b), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), now)}
+	switch {
+	case a.OK():
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		a.Err = fmt.Sprintf("HTTP %d redirect, not followed: configure the final URL", resp.StatusCode)
+	default:
+		a.Err = fmt.Sprintf("HTTP %d", resp.StatusCode)
+	}
+	return a
+}
+
+// describe turns a transport error into text without the URL (which may
+// carry credentials in its query or user info).
+func describe(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Sprintf("no answer within %s", Timeout)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Op + ": " + oe.Err.Error()
+	}
+	return err.Error()
+}
+
+// retryAfter reads Retry-After (RFC 9110 §10.2.3): seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// EventBody renders a stored event's body. A resource event's data is the
+// resource as GET returns it after the change (render), a group without
+// its members; other events carry their data as stored.
+func EventBody(ev *store.OutboxEvent, render func(store.Kind, *store.Resource) map[string]any) ([]byte, error) {
+	res, k, ok, err := ev.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	data := ev.Data()
+	if ok {
+		m := render(k, res)
+		delete(m, "members")
+		if data, err = scim.AppendJSON(make([]byte, 0, 1024), m); err != nil {
+			return nil, err
+		}
+	}
+	return Body(ev.Type, ev.Time, data), nil
+}
