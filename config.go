@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,13 +140,20 @@ type ReplicaConfig struct {
 	URL      string `toml:"url"`
 	Endpoint string `toml:"endpoint"`
 	Region   string `toml:"region"`
-	// AccessKeyID falls back to AWS_ACCESS_KEY_ID. The secret is never in
-	// this file: SecretAccessKeyFile names a file holding it, else
-	// AWS_SECRET_ACCESS_KEY applies.
+	// AccessKeyID falls back to AWS_ACCESS_KEY_ID (for s3://). The secret
+	// is never in this file: SecretAccessKeyFile names a file holding it,
+	// else AWS_SECRET_ACCESS_KEY (s3://) or AZURE_STORAGE_ACCOUNT_KEY
+	// (abs://, the account key) applies.
 	AccessKeyID         string   `toml:"access_key_id"`
 	SecretAccessKeyFile string   `toml:"secret_access_key_file"`
 	SyncInterval        Duration `toml:"sync_interval"`
 	Retention           Duration `toml:"retention"`
+	// PasswordFile holds the password of the URL's user for sftp://,
+	// webdav(s):// and nats://; SSHKeyFile is an SSH private key file and
+	// SSHHostKey the server's public key, for sftp://.
+	PasswordFile string `toml:"password_file"`
+	SSHKeyFile   string `toml:"ssh_key_file"`
+	SSHHostKey   string `toml:"ssh_host_key"`
 }
 
 // AdminConfig is [admin]: the listener for /metrics and the status page
@@ -282,6 +290,12 @@ func (c *Config) Validate() error {
 		if err := c.replicaBase().Validate(); err != nil {
 			return fmt.Errorf("[replica] %w", err)
 		}
+		scheme := replica.Scheme(c.Replica.URL)
+		for key, set := range map[string]bool{"secret_access_key_file": c.Replica.SecretAccessKeyFile != "", "password_file": c.Replica.PasswordFile != ""} {
+			if set && !slices.Contains(replica.SecretKeys(scheme), key) {
+				return fmt.Errorf("[replica] %s does not apply to %s:// URLs", key, scheme)
+			}
+		}
 	}
 	return c.validateWebhooks()
 }
@@ -406,28 +420,49 @@ func (c *Config) webhook(name string) (*WebhookConfig, error) {
 func (c *Config) replicaBase() replica.Config {
 	r := c.Replica
 	return replica.Config{URL: r.URL, Endpoint: r.Endpoint, Region: r.Region, AccessKeyID: r.AccessKeyID,
+		SSHKeyFile: r.SSHKeyFile, SSHHostKey: r.SSHHostKey,
 		SyncInterval: time.Duration(r.SyncInterval), Retention: time.Duration(r.Retention)}
 }
 
-// replicaConfig is [replica] ready to use, with the access key from the
-// environment when the file has none and the secret read from its file (or
-// AWS_SECRET_ACCESS_KEY).
+// replicaConfig is [replica] ready to use, with the secrets read from
+// their files, else from the environment variables each store's own tools
+// use: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for s3://,
+// AZURE_STORAGE_ACCOUNT_KEY for abs:// (oss:// falls back to
+// OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET inside Litestream).
 func (c *Config) replicaConfig() (replica.Config, error) {
 	rc := c.replicaBase()
-	if rc.AccessKeyID == "" {
+	scheme := replica.Scheme(rc.URL)
+	if rc.AccessKeyID == "" && scheme == "s3" {
 		rc.AccessKeyID = os.Getenv("AWS_ACCESS_KEY_ID")
 	}
-	if f := c.Replica.SecretAccessKeyFile; f != "" {
-		b, err := os.ReadFile(f)
+	readSecret := func(key, file string) (string, error) {
+		b, err := os.ReadFile(file)
 		if err != nil {
-			return rc, fmt.Errorf("[replica] secret_access_key_file: %w", err)
+			return "", fmt.Errorf("[replica] %s: %w", key, err)
 		}
-		rc.SecretAccessKey = strings.TrimSpace(string(b))
-		if rc.SecretAccessKey == "" {
-			return rc, fmt.Errorf("[replica] secret_access_key_file %s is empty", f)
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("[replica] %s %s is empty", key, file)
+		}
+		return v, nil
+	}
+	var err error
+	if f := c.Replica.SecretAccessKeyFile; f != "" {
+		if rc.SecretAccessKey, err = readSecret("secret_access_key_file", f); err != nil {
+			return rc, err
 		}
 	} else {
-		rc.SecretAccessKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+		switch scheme {
+		case "s3":
+			rc.SecretAccessKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+		case "abs":
+			rc.SecretAccessKey = os.Getenv("AZURE_STORAGE_ACCOUNT_KEY")
+		}
+	}
+	if f := c.Replica.PasswordFile; f != "" {
+		if rc.Password, err = readSecret("password_file", f); err != nil {
+			return rc, err
+		}
 	}
 	return rc, nil
 }

@@ -156,29 +156,63 @@ func TestCheckpointsKeepWALBounded(t *testing.T) {
 	}
 }
 
+// hostKey is an SSH public key in authorized_keys form (ssh_host_key).
+const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
 func TestValidateAndRedact(t *testing.T) {
 	ok := replica.Config{SyncInterval: time.Second, Retention: 168 * time.Hour}
 	for _, tc := range []struct {
-		url, endpoint, want string
+		name string
+		c    replica.Config
+		want string // "" for valid
 	}{
-		{"s3://bucket/path", "", ""},
-		{"s3://bucket", "http://127.0.0.1:9000", ""},
-		{"file:///var/backups/scimd", "", ""},
-		{"s3:///path", "", "names no bucket"},
-		{"file://relative/path", "", "ABSOLUTE"},
-		{"file:///abs", "http://x", "s3:// URLs only"},
-		{"gs://bucket/path", "", "scheme must be one of s3:// file://"},
-		{"not a url\x7f", "", "url"},
+		{"s3", replica.Config{URL: "s3://bucket/path"}, ""},
+		{"s3 endpoint", replica.Config{URL: "s3://bucket", Endpoint: "http://127.0.0.1:9000", Region: "eu", AccessKeyID: "AK"}, ""},
+		{"s3 no bucket", replica.Config{URL: "s3:///path"}, "names no bucket"},
+		{"s3 password", replica.Config{URL: "s3://AK:SECRET@bucket/path"}, "carries a password"},
+		{"file", replica.Config{URL: "file:///var/backups/scimd"}, ""},
+		{"file relative", replica.Config{URL: "file://relative/path"}, "ABSOLUTE"},
+		{"file endpoint", replica.Config{URL: "file:///abs", Endpoint: "http://x"}, "endpoint does not apply to file://"},
+		{"abs", replica.Config{URL: "abs://account@container/scimd"}, ""},
+		{"abs endpoint", replica.Config{URL: "abs://container/scimd", Endpoint: "http://127.0.0.1:10000/devstoreaccount1"}, ""},
+		{"abs no account", replica.Config{URL: "abs://container/scimd"}, "names no storage account"},
+		{"abs no container", replica.Config{URL: "abs://account@/scimd"}, "names no container"},
+		{"abs password", replica.Config{URL: "abs://account:KEY@container/scimd"}, "carries a password"},
+		{"abs access key", replica.Config{URL: "abs://account@container/scimd", AccessKeyID: "AK"}, "access_key_id does not apply to abs://"},
+		{"oss", replica.Config{URL: "oss://bucket.oss-eu-central-1.aliyuncs.com/scimd", AccessKeyID: "AK"}, ""},
+		{"oss region", replica.Config{URL: "oss://bucket/scimd", Region: "eu-central-1"}, ""},
+		{"oss no bucket", replica.Config{URL: "oss:///scimd"}, "names no bucket"},
+		{"sftp", replica.Config{URL: "sftp://backup@host:2222/scimd", SSHKeyFile: "/etc/scimd/id_ed25519", SSHHostKey: hostKey}, ""},
+		{"sftp no user", replica.Config{URL: "sftp://host/scimd", SSHHostKey: hostKey}, "names no user"},
+		{"sftp no host", replica.Config{URL: "sftp:///scimd", SSHHostKey: hostKey}, "names no host"},
+		{"sftp password", replica.Config{URL: "sftp://backup:pw@host/scimd", SSHHostKey: hostKey}, "carries a password"},
+		{"sftp no host key", replica.Config{URL: "sftp://backup@host/scimd"}, "needs ssh_host_key"},
+		{"sftp bad host key", replica.Config{URL: "sftp://backup@host/scimd", SSHHostKey: "not a key"}, "ssh_host_key"},
+		{"webdav", replica.Config{URL: "webdav://backup@dav.lan/scimd"}, ""},
+		{"webdavs", replica.Config{URL: "webdavs://dav.example.org/remote.php/dav/files/backup/scimd"}, ""},
+		{"webdav password", replica.Config{URL: "webdavs://backup:pw@dav.example.org/scimd"}, "carries a password"},
+		{"webdav empty password", replica.Config{URL: "webdavs://backup:@dav.example.org/scimd"}, "carries a password"},
+		{"webdav no host", replica.Config{URL: "webdav:///scimd"}, "names no host"},
+		{"webdav ssh key", replica.Config{URL: "webdav://dav.lan/scimd", SSHKeyFile: "/k"}, "ssh_key_file does not apply to webdav://"},
+		{"nats", replica.Config{URL: "nats://backup@nats.lan:4222/scimd"}, ""},
+		{"nats no bucket", replica.Config{URL: "nats://nats.lan:4222/"}, "names no object store bucket"},
+		{"nats password", replica.Config{URL: "nats://backup:pw@nats.lan/scimd"}, "carries a password"},
+		{"gs", replica.Config{URL: "gs://bucket/path"}, "scheme must be one of s3:// file://"},
+		{"ftp", replica.Config{URL: "ftp://host/path"}, "scheme must be one of"},
+		{"not a url", replica.Config{URL: "not a url\x7f"}, "url"},
 	} {
-		t.Run(tc.url, func(t *testing.T) {
-			c := ok
-			c.URL, c.Endpoint = tc.url, tc.endpoint
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c
+			c.SyncInterval, c.Retention = ok.SyncInterval, ok.Retention
 			err := c.Validate()
 			if tc.want == "" && err != nil {
 				t.Fatalf("got %v, want no error", err)
 			}
 			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "pw@") || err != nil && strings.Contains(err.Error(), "SECRET") || err != nil && strings.Contains(err.Error(), "KEY@") {
+				t.Errorf("the error shows the password: %v", err)
 			}
 		})
 	}
@@ -189,9 +223,15 @@ func TestValidateAndRedact(t *testing.T) {
 		t.Error("sync_interval 0 accepted")
 	}
 	for in, want := range map[string]string{
-		"sftp://user:pw@host/path":                "sftp://host/path",
 		"s3://b/p?endpoint=x&secretAccessKey=abc": "s3://b/p?endpoint=x&secretAccessKey=REDACTED",
-		"s3://b/p": "s3://b/p",
+		"s3://b/p":                                                  "s3://b/p",
+		"abs://account:KEY@container/p":                             "abs://container/p",
+		"abs://account@container/p?sasToken=sv%3D1":                 "abs://container/p?sasToken=REDACTED",
+		"oss://b.oss-eu-central-1.aliyuncs.com/p?accessKeySecret=x": "oss://b.oss-eu-central-1.aliyuncs.com/p?accessKeySecret=REDACTED",
+		"sftp://user:pw@host/path":                                  "sftp://host/path",
+		"webdavs://user:pw@dav.example.org/p":                       "webdavs://dav.example.org/p",
+		"webdav://user@dav.lan/p?password=pw":                       "webdav://dav.lan/p?password=REDACTED",
+		"nats://user:pw@nats.lan:4222/b?token=t":                    "nats://nats.lan:4222/b?token=REDACTED",
 	} {
 		if got := replica.Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
