@@ -590,30 +590,8 @@ func BenchmarkServerRSS(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
 			path, ids := seeded(b, n)
-			bin, cfg := scimdBinary(b), writeConfig(b, path)
-			tok, err := exec.Command(bin, "token", "issue", "--name", fmt.Sprintf("rss-%d", time.Now().UnixNano()), "--config", cfg).Output()
-			if err != nil {
-				b.Fatal(err)
-			}
-			cmd := exec.Command(bin, "serve", "--config", cfg)
-			stderr, _ := cmd.StderrPipe()
-			if err := cmd.Start(); err != nil {
-				b.Fatal(err)
-			}
+			e, cmd := serveBinary(b, path)
 			defer func() { cmd.Process.Kill(); cmd.Wait() }()
-			addr := ""
-			sc := bufio.NewScanner(stderr)
-			for sc.Scan() {
-				if _, a, ok := strings.Cut(sc.Text(), "msg=listening addr="); ok {
-					addr = strings.Fields(a)[0]
-					break
-				}
-			}
-			go io.Copy(io.Discard, stderr)
-			if addr == "" {
-				b.Fatal("server did not report its address")
-			}
-			e := &benchEnv{url: "http://" + addr + "/scim/v2", token: strings.TrimSpace(string(tok))}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				// Lookups and reads by id from 8 clients, then a full
@@ -765,30 +743,8 @@ func variedFilter(i, n int) string {
 func BenchmarkVariedFiltersRSS(b *testing.B) {
 	const n = 100_000
 	path, _ := seeded(b, n)
-	bin, cfg := scimdBinary(b), writeConfig(b, path)
-	tok, err := exec.Command(bin, "token", "issue", "--name", fmt.Sprintf("rss-%d", time.Now().UnixNano()), "--config", cfg).Output()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(bin, "serve", "--config", cfg)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	e, cmd := serveBinary(b, path)
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := ""
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		if _, a, ok := strings.Cut(sc.Text(), "msg=listening addr="); ok {
-			addr = strings.Fields(a)[0]
-			break
-		}
-	}
-	go io.Copy(io.Discard, stderr)
-	if addr == "" {
-		b.Fatal("server did not report its address")
-	}
-	e := &benchEnv{url: "http://" + addr + "/scim/v2", token: strings.TrimSpace(string(tok))}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e.runN(b, 10_000, 200, func(i int) *http.Request {
@@ -807,4 +763,35 @@ func BenchmarkVariedFiltersRSS(b *testing.B) {
 			}
 		}
 	}
+}
+
+// serveBinary starts the built 'scimd serve' on the database at path with a
+// fresh token, and returns a client for it and the process (the caller
+// kills it).
+func serveBinary(b *testing.B, path string) (*benchEnv, *exec.Cmd) {
+	bin, cfg := scimdBinary(b), writeConfig(b, path)
+	tok, err := exec.Command(bin, "token", "issue", "--name", fmt.Sprintf("rss-%d", time.Now().UnixNano()), "--config", cfg).Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	addr := ""
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if _, a, ok := strings.Cut(sc.Text(), "msg=listening addr="); ok {
+			addr = strings.Fields(a)[0]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if addr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.Fatal("server did not report its address")
+	}
+	return &benchEnv{url: "http://" + addr + "/scim/v2", token: strings.TrimSpace(string(tok))}, cmd
 }
