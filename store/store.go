@@ -201,7 +201,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", s.path, err)
 	}
 	s.mayHaveKept.Store(kept > 0)
-	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&_pragma=mmap_size(268435456)&"+pragmas)
+	s.r, err = sql.Open("sqlite", base+"?_pragma=query_only(1)&"+pragmas)
 	if err != nil {
 		s.w.Close()
 		return nil, err
@@ -362,7 +362,7 @@ func (s *Store) writer() {
 	// SQLite does so by itself only once the WAL reaches 1000 pages, and
 	// until then every read looks each page up in the WAL and reads it
 	// with a pread; once every frame is copied back, reads skip the WAL
-	// and take pages from the mapped file. What is committed, and when a
+	// and read pages from the database file. What is committed, and when a
 	// write is acknowledged, does not change.
 	idle := time.NewTimer(idleCheckpoint)
 	idle.Stop()
