@@ -412,25 +412,14 @@ func TestReplicaKillRestoreS3(t *testing.T) {
 	rpKillRestore(t, v.section("scimd"))
 }
 
-// rpStatus is "scimd status --json"'s replica object.
-type rpStatus struct {
-	URL         string     `json:"url"`
-	LastSync    *time.Time `json:"last_sync"`
-	LagSeconds  *float64   `json:"lag_seconds"`
-	LastError   string     `json:"last_error"`
-	LastErrorAt *time.Time `json:"last_error_at"`
-	Errors      int64      `json:"errors"`
-	Published   *time.Time `json:"published"`
-}
-
-func (s *hdServer) replicaStatus() rpStatus {
+func (s *hdServer) replicaStatus() replicaReport {
 	s.t.Helper()
 	out, errOut, err := s.cli("status", "--json")
 	if err != nil {
 		s.t.Fatalf("scimd status --json: %v\n%s", err, errOut)
 	}
 	var r struct {
-		Replica *rpStatus `json:"replica"`
+		Replica *replicaReport `json:"replica"`
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Replica == nil {
 		s.t.Fatalf("status --json has no replica: %v\n%s", err, out)
@@ -580,7 +569,7 @@ func TestReplicaStoreUnreachable(t *testing.T) {
 	}
 	// The S3 client retries a refused connection for a while before an
 	// attempt fails.
-	var first rpStatus
+	var first replicaReport
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		if first = s.replicaStatus(); first.LastError != "" {
 			break
@@ -768,7 +757,7 @@ func rpDisasterDrill(b *testing.B, users int) {
 	for deadline := since.Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 		out, _ := exec.Command(e2eBin, "status", "--json", "--config", cfg).Output()
 		var r struct {
-			Replica rpStatus `json:"replica"`
+			Replica replicaReport `json:"replica"`
 		}
 		json.Unmarshal(out, &r)
 		if r.Replica.LastSync != nil && r.Replica.LastSync.After(since) {
