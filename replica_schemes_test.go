@@ -225,18 +225,7 @@ func TestReplicaSFTPWrongHostKey(t *testing.T) {
 // environment variables, and a key that does not apply to the scheme is
 // refused rather than silently ignored.
 func TestReplicaConfigSchemes(t *testing.T) {
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	load := func(body string) (Config, error) {
-		p := filepath.Join(dir, "c.toml")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return Load(p)
-	}
+	_, secret, load := replicaConfigLoader(t)
 	const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 	for _, tc := range []struct{ name, body, want string }{
 		{"password in url", "url = \"webdavs://u:pw@dav.example.org/p\"\n", "carries a password"},

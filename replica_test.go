@@ -622,18 +622,7 @@ func TestReplicaStoreUnreachable(t *testing.T) {
 // from its file or the environment and never accepted inline, and restore
 // without a replica says so.
 func TestReplicaConfig(t *testing.T) {
-	dir := t.TempDir()
-	secret := filepath.Join(dir, "secret")
-	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	load := func(body string) (Config, error) {
-		p := filepath.Join(dir, "c.toml")
-		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return Load(p)
-	}
+	dir, secret, load := replicaConfigLoader(t)
 	for _, tc := range []struct{ body, want string }{
 		{"[replica]\nurl = \"ftp://host/x\"\n", "[replica] url"},
 		{"[replica]\nurl = \"s3://b/p\"\nsync_interval = \"0s\"\n", "sync_interval"},
@@ -798,4 +787,21 @@ func rpDisasterDrill(b *testing.B, users int) {
 	fi, _ := os.Stat(db)
 	b.ReportMetric(float64(fi.Size())/1e6, "db-MB")
 	b.Logf("%s", strings.TrimSpace(string(out)))
+}
+
+// replicaConfigLoader gives the config tests a folder, a secret file in it
+// holding "s3cr3t", and a function that loads a config file written there.
+func replicaConfigLoader(t *testing.T) (dir, secret string, load func(body string) (Config, error)) {
+	dir = t.TempDir()
+	secret = filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("s3cr3t\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, secret, func(body string) (Config, error) {
+		p := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(p)
+	}
 }
