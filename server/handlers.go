@@ -134,10 +134,7 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, k store.K
 				w.Header().Set("Location", s.baseURL(r)+s.rtOf(k).Endpoint+"/"+res.ID)
 			}
 			writeJSON(w, status, scim.RawJSON(b))
-			if cap(b) <= 2*streamAt {
-				*bp = b[:0]
-				bufPool.Put(bp)
-			}
+			putBuf(bp, b)
 			return
 		}
 		bufPool.Put(bp)
@@ -336,12 +333,7 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, i
 	var buf []byte
 	if raw {
 		bp := bufPool.Get().(*[]byte)
-		defer func() {
-			if cap(buf) <= 2*streamAt {
-				*bp = buf[:0]
-				bufPool.Put(bp)
-			}
-		}()
+		defer func() { putBuf(bp, buf) }()
 		buf = (*bp)[:0]
 	}
 	base := s.baseURL(r)
