@@ -125,26 +125,25 @@ func (s *Server) projection(r *http.Request, k store.Kind) (*scim.Projection, er
 }
 
 func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, k store.Kind, res *store.Resource, status int, proj *scim.Projection) {
-	if k == store.Users && res.Text != nil && proj.IsDefault() {
-		// A user just created: sent from the JSON it was stored as (raw.go).
+	base := s.baseURL(r)
+	w.Header().Set("ETag", scim.ETag(res.Version))
+	if status == http.StatusCreated {
+		w.Header().Set("Location", base+s.rtOf(k).Endpoint+"/"+res.ID)
+	}
+	if proj.IsDefault() {
+		// A user with its stored text (one just created) is sent from that
+		// JSON (raw.go); anything else is rendered.
 		bp := bufPool.Get().(*[]byte)
-		if b, ok := s.raw.appendStored((*bp)[:0], s.baseURL(r), res); ok {
-			w.Header().Set("ETag", scim.ETag(res.Version))
-			if status == http.StatusCreated {
-				w.Header().Set("Location", s.baseURL(r)+s.rtOf(k).Endpoint+"/"+res.ID)
-			}
+		b, ok := s.AppendStoredAt((*bp)[:0], base, k, res)
+		if ok {
 			writeJSON(w, status, scim.RawJSON(b))
 			putBuf(bp, b)
 			return
 		}
-		bufPool.Put(bp)
+		putBuf(bp, b)
 	}
-	out := s.render(r, k, res)
+	out := s.RenderAt(base, k, res)
 	proj.Apply(s.rtOf(k), out)
-	w.Header().Set("ETag", scim.ETag(res.Version))
-	if status == http.StatusCreated {
-		w.Header().Set("Location", s.baseURL(r)+s.rtOf(k).Endpoint+"/"+res.ID)
-	}
 	writeJSON(w, status, out)
 }
 
