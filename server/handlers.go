@@ -348,7 +348,7 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, i
 				return err
 			}
 		}
-		m := s.render(r, k, res)
+		m := s.RenderAt(base, k, res)
 		proj.Apply(rt, m)
 		out = append(out, m)
 	}
