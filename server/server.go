@@ -228,7 +228,7 @@ func (s *Server) route(path string, methods map[string]handler) {
 			h, ok = methods["GET"]
 		}
 		if len(methods) == 0 {
-			b := strings.TrimSuffix(s.cfg.BasePath, "/")
+			b := s.bases[0] // the configured base path; "" for "/"
 			s.writeError(w, r, scim.NotFound("no SCIM endpoint at %s; endpoints are %s/Users, %s/Groups, %s/ServiceProviderConfig, %s/ResourceTypes and %s/Schemas",
 				clip(r.URL.Path), b, b, b, b, b))
 			return
