@@ -14,7 +14,8 @@ import (
 // rotation's grace period).
 type tokenView struct {
 	Name, IDP, State string
-	// Scope is what the token may do: write, or read only (issue 12).
+	// Scope is what the token may do: store.ScopeWrite, or store.ScopeRead
+	// for read only (issue 12).
 	Scope     string
 	Expires   time.Time
 	DaysLeft  int // days until Expires, rounded up; 0 or less once expired
@@ -41,7 +42,7 @@ func tokenViews(ctx context.Context, st *store.Store, now time.Time) ([]tokenVie
 			}
 			continue
 		}
-		v := tokenView{Name: t.Name, IDP: t.IDP, State: t.State(now), Scope: scopeOf(t), Expires: t.Expires,
+		v := tokenView{Name: t.Name, IDP: t.IDP, State: t.State(now), Scope: t.Scope, Expires: t.Expires,
 			DaysLeft: daysLeft(t.Expires, now), LastUsed: t.LastUsed, LastAgent: t.LastAgent}
 		for _, o := range old {
 			if o.Name != t.Name {
@@ -60,10 +61,6 @@ func tokenViews(ctx context.Context, st *store.Store, now time.Time) ([]tokenVie
 	}
 	return out, nil
 }
-
-// scopeOf is the token's scope for display and for the scope label:
-// store.ScopeWrite or store.ScopeRead (issue 12).
-func scopeOf(t *store.Token) string { return t.Scope }
 
 // daysLeft counts days from now until t, rounded up as scimd token list
 // and scimd status do: a token with 4 days and 3 hours left shows 5, one

@@ -125,29 +125,25 @@ func (s *Server) projection(r *http.Request, k store.Kind) (*scim.Projection, er
 }
 
 func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, k store.Kind, res *store.Resource, status int, proj *scim.Projection) {
-	if k == store.Users && res.Text != nil && proj.IsDefault() {
-		// A user just created: sent from the JSON it was stored as (raw.go).
-		bp := bufPool.Get().(*[]byte)
-		if b, ok := s.raw.appendStored((*bp)[:0], s.baseURL(r), res); ok {
-			w.Header().Set("ETag", scim.ETag(res.Version))
-			if status == http.StatusCreated {
-				w.Header().Set("Location", s.baseURL(r)+s.rtOf(k).Endpoint+"/"+res.ID)
-			}
-			writeJSON(w, status, scim.RawJSON(b))
-			if cap(b) <= 2*streamAt {
-				*bp = b[:0]
-				bufPool.Put(bp)
-			}
-			return
-		}
-		bufPool.Put(bp)
-	}
-	out := s.render(r, k, res)
-	proj.Apply(s.rtOf(k), out)
+	base := s.baseURL(r)
 	w.Header().Set("ETag", scim.ETag(res.Version))
 	if status == http.StatusCreated {
-		w.Header().Set("Location", s.baseURL(r)+s.rtOf(k).Endpoint+"/"+res.ID)
+		w.Header().Set("Location", base+s.rtOf(k).Endpoint+"/"+res.ID)
 	}
+	if proj.IsDefault() {
+		// A user with its stored text (one just created) is sent from that
+		// JSON (raw.go); anything else is rendered.
+		bp := bufPool.Get().(*[]byte)
+		b, ok := s.AppendStoredAt((*bp)[:0], base, k, res)
+		if ok {
+			writeJSON(w, status, scim.RawJSON(b))
+			putBuf(bp, b)
+			return
+		}
+		putBuf(bp, b)
+	}
+	out := s.RenderAt(base, k, res)
+	proj.Apply(s.rtOf(k), out)
 	writeJSON(w, status, out)
 }
 
@@ -336,12 +332,7 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, i
 	var buf []byte
 	if raw {
 		bp := bufPool.Get().(*[]byte)
-		defer func() {
-			if cap(buf) <= 2*streamAt {
-				*bp = buf[:0]
-				bufPool.Put(bp)
-			}
-		}()
+		defer func() { putBuf(bp, buf) }()
 		buf = (*bp)[:0]
 	}
 	base := s.baseURL(r)
@@ -357,7 +348,7 @@ func (s *Server) runList(w http.ResponseWriter, r *http.Request, k store.Kind, i
 				return err
 			}
 		}
-		m := s.render(r, k, res)
+		m := s.RenderAt(base, k, res)
 		proj.Apply(rt, m)
 		out = append(out, m)
 	}

@@ -228,7 +228,7 @@ func (s *Server) route(path string, methods map[string]handler) {
 			h, ok = methods["GET"]
 		}
 		if len(methods) == 0 {
-			b := strings.TrimSuffix(s.cfg.BasePath, "/")
+			b := s.bases[0] // the configured base path; "" for "/"
 			s.writeError(w, r, scim.NotFound("no SCIM endpoint at %s; endpoints are %s/Users, %s/Groups, %s/ServiceProviderConfig, %s/ResourceTypes and %s/Schemas",
 				clip(r.URL.Path), b, b, b, b, b))
 			return
@@ -483,6 +483,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
+// putBuf returns b, the buffer got from bp and possibly grown, to the
+// pool, unless it grew past twice streamAt: one huge response must not
+// keep its buffer alive for every later small one.
+func putBuf(bp *[]byte, b []byte) {
+	if cap(b) <= 2*streamAt {
+		*bp = b[:0]
+		bufPool.Put(bp)
+	}
+}
+
 // writeJSON sends a SCIM JSON body with the SCIM media type. Bodies up to
 // streamAt bytes go out in one piece with a Content-Length; a larger one (a
 // group with tens of thousands of members) is written as it is encoded,
@@ -498,10 +508,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		b = append(b[:0], `{"schemas":["`+scim.ErrorSchema+`"],"status":"500","detail":"response encoding failed"}`...)
 	case err != nil:
 		// Part of the body is out: the client sees a truncated response.
-		if cap(b) <= 2*streamAt {
-			*bp = b
-			bufPool.Put(bp)
-		}
+		putBuf(bp, b)
 		return
 	}
 	b = append(b, '\n')
@@ -511,10 +518,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		w.WriteHeader(status)
 	}
 	w.Write(b)
-	if cap(b) <= 2*streamAt {
-		*bp = b
-		bufPool.Put(bp)
-	}
+	putBuf(bp, b)
 }
 
 // streamAt is the body size past which responses are streamed: above a
