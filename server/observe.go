@@ -42,5 +42,7 @@ func (s *Server) observe(r *http.Request, info *reqInfo, start time.Time) {
 		status = http.StatusOK // a handler that wrote nothing
 	}
 	s.cfg.Observer.ObserveRequest(RequestStats{Method: r.Method, Route: route, Status: status, Token: info.token,
-		Duration: time.Since(start), AuthRefused: info.refused})
+		// Authentication that failed because the token table could not be
+		// read is a 503, an outage rather than a refusal.
+		Duration: time.Since(start), AuthRefused: info.refused && (status == http.StatusUnauthorized || status == http.StatusTooManyRequests)})
 }
