@@ -300,15 +300,10 @@ func (c *Config) Validate() error {
 	return c.validateWebhooks()
 }
 
-// validateWebhooks checks [[webhooks]] and [events]. Errors name the
-// endpoint and the key, never the secret.
+// validateWebhooks checks [[webhooks]] ([events] is all durations, which
+// validateNumbers covers). Errors name the endpoint and the key, never the
+// secret.
 func (c *Config) validateWebhooks() error {
-	if c.Events.Retention <= 0 {
-		return errors.New("[events] retention must be positive")
-	}
-	if c.Events.RetryBase <= 0 {
-		return errors.New("[events] retry_base must be positive")
-	}
 	seen := map[string]bool{}
 	for i, w := range c.Webhooks {
 		if !webhook.ValidName(w.Name) {
