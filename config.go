@@ -361,21 +361,30 @@ func loopbackHost(host string) bool {
 func (c *Config) webhookEndpoints() ([]webhook.Endpoint, error) {
 	var out []webhook.Endpoint
 	for _, w := range c.Webhooks {
-		secret := w.Secret
-		if w.SecretFile != "" {
-			b, err := os.ReadFile(w.SecretFile)
-			if err != nil {
-				return nil, fmt.Errorf("[[webhooks]] %q: secret_file: %w", w.Name, err)
-			}
-			secret = strings.TrimSpace(string(b))
-		}
-		key, err := webhook.ParseSecret(secret)
+		ep, err := w.endpoint()
 		if err != nil {
-			return nil, fmt.Errorf("[[webhooks]] %q: secret_file %s: %v", w.Name, w.SecretFile, err)
+			return nil, err
 		}
-		out = append(out, webhook.Endpoint{Name: w.Name, URL: w.URL, Key: key, Events: w.Events, MaxAge: time.Duration(w.MaxAge)})
+		out = append(out, ep)
 	}
 	return out, nil
+}
+
+// endpoint is one [[webhooks]] endpoint ready for delivery, its secret read.
+func (w WebhookConfig) endpoint() (webhook.Endpoint, error) {
+	secret := w.Secret
+	if w.SecretFile != "" {
+		b, err := os.ReadFile(w.SecretFile)
+		if err != nil {
+			return webhook.Endpoint{}, fmt.Errorf("[[webhooks]] %q: secret_file: %w", w.Name, err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("[[webhooks]] %q: secret_file %s: %v", w.Name, w.SecretFile, err)
+	}
+	return webhook.Endpoint{Name: w.Name, URL: w.URL, Key: key, Events: w.Events, MaxAge: time.Duration(w.MaxAge)}, nil
 }
 
 // webhookEvents says which event types the store writes to the outbox:
