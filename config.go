@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -292,7 +291,7 @@ func (c *Config) Validate() error {
 		}
 		scheme := replica.Scheme(c.Replica.URL)
 		for key, set := range map[string]bool{"secret_access_key_file": c.Replica.SecretAccessKeyFile != "", "password_file": c.Replica.PasswordFile != ""} {
-			if set && !slices.Contains(replica.SecretKeys(scheme), key) {
+			if set && !replica.Applies(scheme, key) {
 				return fmt.Errorf("[replica] %s does not apply to %s:// URLs", key, scheme)
 			}
 		}
