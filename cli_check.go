@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -75,6 +74,7 @@ func (c CheckCmd) Run(cli *CLI) error {
 		names = append(names, f.Name)
 		n += len(f.Problems)
 	}
-	return errors.New(safeText(fmt.Sprintf("check found problems in %s (%d lines above); first: %s: %s",
-		strings.Join(names, ", "), n, failed[0].Name, failed[0].Summary)))
+	// main escapes every error it prints (safeText, cli_safe.go).
+	return fmt.Errorf("check found problems in %s (%d lines above); first: %s: %s",
+		strings.Join(names, ", "), n, failed[0].Name, failed[0].Summary)
 }

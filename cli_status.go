@@ -62,7 +62,11 @@ func (c StatusCmd) Run(cli *CLI) error {
 	if c.Within != nil {
 		within = time.Duration(*c.Within)
 	}
-	st, err := openConfigured(cli)
+	cfg, err := Load(cli.Config)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
@@ -84,10 +88,8 @@ func (c StatusCmd) Run(cli *CLI) error {
 	r.Groups, r.Memberships, r.LastWrite = stats.Groups, stats.Memberships, stats.LastWrite
 	r.Log.Entries, r.Log.Failed = stats.Events, stats.FailedEvents
 	r.Tokens, r.Problems = []tokenRow{}, []string{}
-	if cfg, err := Load(cli.Config); err == nil {
-		if r.Replica, err = replicaStatus(cfg, st.Path()); err != nil {
-			return err
-		}
+	if r.Replica, err = replicaStatus(cfg, st.Path()); err != nil {
+		return err
 	}
 	now := time.Now()
 	for _, t := range tokens {
@@ -110,10 +112,8 @@ func (c StatusCmd) Run(cli *CLI) error {
 				t.Name, inTime(t.Expires, now), t.Expires.Local().Format("2006-01-02 15:04"), t.Name))
 		}
 	}
-	if cfg, err := Load(cli.Config); err == nil {
-		if r.Webhooks, err = webhookRows(ctx, cfg, st); err != nil {
-			return err
-		}
+	if r.Webhooks, err = webhookRows(ctx, cfg, st); err != nil {
+		return err
 	}
 	if c.JSON {
 		if err := writeJSONValue(os.Stdout, r); err != nil {

@@ -180,18 +180,13 @@ func (c WebhooksTestCmd) Run(cli *CLI) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.webhook(c.Name); err != nil {
-		return err
-	}
-	eps, err := cfg.webhookEndpoints()
+	w, err := cfg.webhook(c.Name)
 	if err != nil {
 		return err
 	}
-	var ep webhook.Endpoint
-	for _, e := range eps {
-		if e.Name == c.Name {
-			ep = e
-		}
+	ep, err := w.endpoint()
+	if err != nil {
+		return err
 	}
 	now := time.Now()
 	data := fmt.Appendf(nil, `{"webhook":%q}`, ep.Name)

@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -292,7 +291,7 @@ func (c *Config) Validate() error {
 		}
 		scheme := replica.Scheme(c.Replica.URL)
 		for key, set := range map[string]bool{"secret_access_key_file": c.Replica.SecretAccessKeyFile != "", "password_file": c.Replica.PasswordFile != ""} {
-			if set && !slices.Contains(replica.SecretKeys(scheme), key) {
+			if set && !replica.Applies(scheme, key) {
 				return fmt.Errorf("[replica] %s does not apply to %s:// URLs", key, scheme)
 			}
 		}
@@ -300,15 +299,10 @@ func (c *Config) Validate() error {
 	return c.validateWebhooks()
 }
 
-// validateWebhooks checks [[webhooks]] and [events]. Errors name the
-// endpoint and the key, never the secret.
+// validateWebhooks checks [[webhooks]] ([events] is all durations, which
+// validateNumbers covers). Errors name the endpoint and the key, never the
+// secret.
 func (c *Config) validateWebhooks() error {
-	if c.Events.Retention <= 0 {
-		return errors.New("[events] retention must be positive")
-	}
-	if c.Events.RetryBase <= 0 {
-		return errors.New("[events] retry_base must be positive")
-	}
 	seen := map[string]bool{}
 	for i, w := range c.Webhooks {
 		if !webhook.ValidName(w.Name) {
@@ -366,21 +360,30 @@ func loopbackHost(host string) bool {
 func (c *Config) webhookEndpoints() ([]webhook.Endpoint, error) {
 	var out []webhook.Endpoint
 	for _, w := range c.Webhooks {
-		secret := w.Secret
-		if w.SecretFile != "" {
-			b, err := os.ReadFile(w.SecretFile)
-			if err != nil {
-				return nil, fmt.Errorf("[[webhooks]] %q: secret_file: %w", w.Name, err)
-			}
-			secret = strings.TrimSpace(string(b))
-		}
-		key, err := webhook.ParseSecret(secret)
+		ep, err := w.endpoint()
 		if err != nil {
-			return nil, fmt.Errorf("[[webhooks]] %q: secret_file %s: %v", w.Name, w.SecretFile, err)
+			return nil, err
 		}
-		out = append(out, webhook.Endpoint{Name: w.Name, URL: w.URL, Key: key, Events: w.Events, MaxAge: time.Duration(w.MaxAge)})
+		out = append(out, ep)
 	}
 	return out, nil
+}
+
+// endpoint is one [[webhooks]] endpoint ready for delivery, its secret read.
+func (w WebhookConfig) endpoint() (webhook.Endpoint, error) {
+	secret := w.Secret
+	if w.SecretFile != "" {
+		b, err := os.ReadFile(w.SecretFile)
+		if err != nil {
+			return webhook.Endpoint{}, fmt.Errorf("[[webhooks]] %q: secret_file: %w", w.Name, err)
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		return webhook.Endpoint{}, fmt.Errorf("[[webhooks]] %q: secret_file %s: %v", w.Name, w.SecretFile, err)
+	}
+	return webhook.Endpoint{Name: w.Name, URL: w.URL, Key: key, Events: w.Events, MaxAge: time.Duration(w.MaxAge)}, nil
 }
 
 // webhookEvents says which event types the store writes to the outbox:

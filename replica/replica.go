@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,11 +113,9 @@ func (c Config) Validate() error {
 		return nil
 	}
 	var check error
-	keys := map[string]bool{} // the optional keys this scheme uses
 	switch u.Scheme {
 	case "s3":
 		check = needHost("bucket", "s3://BUCKET/PATH")
-		keys = map[string]bool{"endpoint": true, "region": true, "access_key_id": true, "secret_access_key_file": true}
 	case "file":
 		if u.Host != "" || !filepath.IsAbs(u.Path) {
 			check = fmt.Errorf("url %q: use file:///ABSOLUTE/PATH", Redact(c.URL))
@@ -126,10 +125,8 @@ func (c Config) Validate() error {
 		if check == nil && u.User.Username() == "" && c.Endpoint == "" {
 			check = fmt.Errorf("url %q names no storage account: use abs://ACCOUNT@CONTAINER/PATH", Redact(c.URL))
 		}
-		keys = map[string]bool{"endpoint": true, "secret_access_key_file": true}
 	case "oss":
 		check = needHost("bucket", "oss://BUCKET[.oss-REGION.aliyuncs.com]/PATH")
-		keys = map[string]bool{"endpoint": true, "region": true, "access_key_id": true, "secret_access_key_file": true}
 	case "sftp":
 		check = needHost("host", "sftp://USER@HOST[:PORT]/PATH")
 		if check == nil && u.User.Username() == "" {
@@ -145,16 +142,13 @@ func (c Config) Validate() error {
 				check = fmt.Errorf("ssh_host_key: %v", err)
 			}
 		}
-		keys = map[string]bool{"password_file": true, "ssh_key_file": true, "ssh_host_key": true}
 	case "webdav", "webdavs":
 		check = needHost("host", u.Scheme+"://[USER@]HOST[:PORT]/PATH")
-		keys = map[string]bool{"password_file": true}
 	case "nats":
 		check = needHost("server", "nats://[USER@]HOST[:PORT]/BUCKET")
 		if check == nil && strings.Trim(u.Path, "/") == "" {
 			check = fmt.Errorf("url %q names no object store bucket: use nats://[USER@]HOST[:PORT]/BUCKET", Redact(c.URL))
 		}
-		keys = map[string]bool{"password_file": true}
 	default:
 		check = fmt.Errorf("url %q: scheme must be one of %s:// (S3-compatible stores through endpoint)", Redact(c.URL), strings.Join(Schemes, ":// "))
 	}
@@ -163,7 +157,7 @@ func (c Config) Validate() error {
 	}
 	for key, set := range map[string]bool{"endpoint": c.Endpoint != "", "region": c.Region != "", "access_key_id": c.AccessKeyID != "",
 		"ssh_key_file": c.SSHKeyFile != "", "ssh_host_key": c.SSHHostKey != ""} {
-		if set && !keys[key] {
+		if set && !Applies(u.Scheme, key) {
 			return fmt.Errorf("%s does not apply to %s:// URLs", key, u.Scheme)
 		}
 	}
@@ -176,16 +170,21 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// SecretKeys are the secret-file keys of [replica] that apply to scheme,
-// for config.go to refuse the others.
-func SecretKeys(scheme string) []string {
-	switch scheme {
-	case "s3", "abs", "oss":
-		return []string{"secret_access_key_file"}
-	case "sftp", "webdav", "webdavs", "nats":
-		return []string{"password_file"}
-	}
-	return nil
+// schemeKeys are the optional [replica] keys each scheme uses; Validate
+// refuses the others, and config.go the secret-file keys through Applies.
+var schemeKeys = map[string][]string{
+	"s3":      {"endpoint", "region", "access_key_id", "secret_access_key_file"},
+	"abs":     {"endpoint", "secret_access_key_file"},
+	"oss":     {"endpoint", "region", "access_key_id", "secret_access_key_file"},
+	"sftp":    {"password_file", "ssh_key_file", "ssh_host_key"},
+	"webdav":  {"password_file"},
+	"webdavs": {"password_file"},
+	"nats":    {"password_file"},
+}
+
+// Applies reports whether the optional [replica] key applies to scheme.
+func Applies(scheme, key string) bool {
+	return slices.Contains(schemeKeys[scheme], key)
 }
 
 // client builds the Litestream client for c.URL. Options that Litestream

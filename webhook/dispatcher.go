@@ -144,8 +144,10 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	}
 	ctx, d.cancel = context.WithCancel(ctx)
 	for _, r := range d.eps {
-		r.refresh(ctx)
-		d.wg.Go(func() { r.run(ctx) })
+		// Read here, so Stats is filled before Start returns; run
+		// starts from it rather than reading the state again.
+		paused := r.refresh(ctx)
+		d.wg.Go(func() { r.run(ctx, paused) })
 	}
 	d.wg.Go(func() { d.fanWake(ctx) })
 	d.wg.Go(func() { d.prune(ctx) })
@@ -243,10 +245,10 @@ func (r *runner) refresh(ctx context.Context) bool {
 
 // run is the endpoint's loop: fan out, pick each resource's earliest
 // pending event that is due, send those concurrently, record the outcomes
-// in one transaction, repeat; sleep when nothing is due.
-func (r *runner) run(ctx context.Context) {
+// in one transaction, repeat; sleep when nothing is due. paused is the
+// state refresh just read.
+func (r *runner) run(ctx context.Context, paused bool) {
 	last := time.Now()
-	paused := r.refresh(ctx)
 	var done []store.DeliveryResult // outcomes of the last round, not yet recorded
 	small := false                  // the last round was small (see coalesce)
 	defer func() {
