@@ -324,8 +324,7 @@ func fillAttrIndex(tx *sql.Tx, table string, a attrIndex) error {
 	if _, err := tx.Exec(`DELETE FROM `+side+` WHERE attr = ?`, a.name); err != nil {
 		return err
 	}
-	p := jsonPath(a.path...)
-	rows, err := tx.Query(`SELECT seq, json_extract(doc, ?) FROM `+table+` WHERE json_type(doc, ?) IN ('text', 'integer', 'real', 'true', 'false')`, p, p)
+	rows, err := tx.Query(docValuesQuery(table, a.path))
 	if err != nil {
 		return err
 	}
@@ -336,13 +335,9 @@ func fillAttrIndex(tx *sql.Tx, table string, a attrIndex) error {
 	}
 	defer ins.Close()
 	for rows.Next() {
-		var seq int64
-		var v any
-		if err := rows.Scan(&seq, &v); err != nil {
+		seq, v, err := scanDocValue(rows, a.caseExact)
+		if err != nil {
 			return err
-		}
-		if str, ok := v.(string); ok && !a.caseExact {
-			v = scim.Fold(str)
 		}
 		if _, err := ins.Exec(a.name, v, seq); err != nil {
 			if isUnique(err) {
@@ -352,6 +347,25 @@ func fillAttrIndex(tx *sql.Tx, table string, a attrIndex) error {
 		}
 	}
 	return rows.Err()
+}
+
+// docValuesQuery selects seq and the value at path of every document of
+// table that has a single scalar there; scanDocValue reads its rows.
+func docValuesQuery(table string, path []string) string {
+	p := quoteLit(jsonPath(path...))
+	return `SELECT seq, json_extract(doc, ` + p + `) FROM ` + table + ` WHERE json_type(doc, ` + p + `) IN ('text', 'integer', 'real', 'true', 'false')`
+}
+
+// scanDocValue reads one row of docValuesQuery, the value as the side
+// table holds it.
+func scanDocValue(rows *sql.Rows, caseExact bool) (seq int64, v any, err error) {
+	if err := rows.Scan(&seq, &v); err != nil {
+		return 0, nil, err
+	}
+	if str, ok := v.(string); ok && !caseExact {
+		v = scim.Fold(str)
+	}
+	return seq, v, nil
 }
 
 // refoldAttrIndexes recomputes the rows of case-insensitive declarations

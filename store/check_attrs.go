@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-
-	"scimd/scim"
 )
 
 // checkAttrValues verifies the side-table index of declared attributes
@@ -54,15 +52,10 @@ func checkAttrValues(ctx context.Context, tx *sql.Tx, c *checker) {
 			continue
 		}
 		want := map[int64]string{}
-		p := jsonPath(d.path...)
-		c.query(ctx, tx, "reading "+d.table, `SELECT seq, json_extract(doc, `+quoteLit(p)+`) FROM `+d.table+` WHERE json_type(doc, `+quoteLit(p)+`) IN ('text', 'integer', 'real', 'true', 'false')`, func(rows *sql.Rows) error {
-			var seq int64
-			var v any
-			if err := rows.Scan(&seq, &v); err != nil {
+		c.query(ctx, tx, "reading "+d.table, docValuesQuery(d.table, d.path), func(rows *sql.Rows) error {
+			seq, v, err := scanDocValue(rows, d.caseExact)
+			if err != nil {
 				return err
-			}
-			if s, ok := v.(string); ok && !d.caseExact {
-				v = scim.Fold(s)
 			}
 			want[seq] = key(v)
 			return nil

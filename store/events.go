@@ -157,16 +157,27 @@ var pruneBatch = 5000
 // and returns how many it deleted.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	cut := before.UTC().Format(timeFormat)
+	return s.pruneBatches(ctx, func(tx *sql.Tx) (int64, error) {
+		res, err := tx.Exec(`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time < ? ORDER BY time LIMIT ?)`, cut, pruneBatch)
+		if err != nil {
+			return 0, classify(err)
+		}
+		n, _ := res.RowsAffected()
+		return n, nil
+	})
+}
+
+// pruneBatches runs batch, which deletes at most pruneBatch rows and says
+// how many, in one write transaction after another until a batch comes up
+// short, and returns the total.
+func (s *Store) pruneBatches(ctx context.Context, batch func(tx *sql.Tx) (int64, error)) (int64, error) {
 	var total int64
 	for {
 		var n int64
 		err := s.write(ctx, func(tx *sql.Tx) error {
-			res, err := tx.Exec(`DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE time < ? ORDER BY time LIMIT ?)`, cut, pruneBatch)
-			if err != nil {
-				return classify(err)
-			}
-			n, _ = res.RowsAffected()
-			return nil
+			var err error
+			n, err = batch(tx)
+			return err
 		})
 		if err != nil {
 			return total, err

@@ -74,8 +74,9 @@ func newMsgID() string {
 }
 
 // emitResource stores an event whose data is the resource as GET returns
-// it after the change: the stored document (text), its meta and, for a
-// user, its groups. The webhook package renders it when it delivers.
+// it after the change: the stored document (text, which every caller has
+// just written), its meta and, for a user, its groups. The webhook package
+// renders it when it delivers.
 func (s *Store) emitResource(tx *sql.Tx, typ string, r *Resource, text string) error {
 	if !s.wants(typ) {
 		return nil
@@ -87,21 +88,6 @@ func (s *Store) emitResource(tx *sql.Tx, typ string, r *Resource, text string) e
 			return err
 		}
 		refs = string(b)
-	}
-	if text == "" {
-		doc := r.Doc
-		if _, ok := doc["groups"]; ok {
-			doc = make(map[string]any, len(r.Doc))
-			for k, v := range r.Doc {
-				if k != "groups" && k != "members" {
-					doc[k] = v
-				}
-			}
-		}
-		var err error
-		if text, err = encodeDoc(doc); err != nil {
-			return err
-		}
 	}
 	_, err := s.writeQ(tx).Exec(`INSERT INTO outbox (msg_id, type, time, resource_id, data, created, modified, version, refs)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, newMsgID(), typ, s.stamp(), r.ID, text, r.Created, r.Modified, r.Version, refs)

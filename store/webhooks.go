@@ -472,59 +472,44 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time, names []strin
 	}
 	cut := before.UTC().Format(timeFormat)
 	in := "?" + strings.Repeat(", ?", len(names)-1)
-	var total int64
-	for {
-		var n int64
-		err := s.write(ctx, func(tx *sql.Tx) error {
-			args := []any{cut}
-			for _, nm := range names {
-				args = append(args, nm)
-			}
-			for _, nm := range names {
-				args = append(args, nm)
-			}
-			args = append(args, pruneBatch)
-			rows, err := tx.Query(`DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.time < ?
-				AND o.seq <= coalesce((SELECT min(cursor) FROM webhook_endpoints WHERE name IN (`+in+`)), 9223372036854775807)
-				AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint IN (`+in+`) AND d.seq = o.seq AND d.state = 0)
-				ORDER BY o.seq LIMIT ?) RETURNING seq`, args...)
-			if err != nil {
-				return classify(err)
-			}
-			var gone []int64
-			for rows.Next() {
-				var seq int64
-				if err := rows.Scan(&seq); err != nil {
-					rows.Close()
-					return err
-				}
-				gone = append(gone, seq)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return classify(err)
-			}
-			n = int64(len(gone))
-			// Their failed rows (and any of endpoints no longer
-			// configured) go with them, by primary key.
-			for _, seq := range gone {
-				if _, err := tx.Exec(`DELETE FROM webhook_deliveries WHERE endpoint IN (SELECT name FROM webhook_endpoints) AND seq = ?`, seq); err != nil {
-					return classify(err)
-				}
-			}
-			return nil
-		})
+	return s.pruneBatches(ctx, func(tx *sql.Tx) (int64, error) {
+		args := []any{cut}
+		for _, nm := range names {
+			args = append(args, nm)
+		}
+		for _, nm := range names {
+			args = append(args, nm)
+		}
+		args = append(args, pruneBatch)
+		rows, err := tx.Query(`DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.time < ?
+			AND o.seq <= coalesce((SELECT min(cursor) FROM webhook_endpoints WHERE name IN (`+in+`)), 9223372036854775807)
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint IN (`+in+`) AND d.seq = o.seq AND d.state = 0)
+			ORDER BY o.seq LIMIT ?) RETURNING seq`, args...)
 		if err != nil {
-			return total, err
+			return 0, classify(err)
 		}
-		total += n
-		if n < int64(pruneBatch) {
-			return total, nil
+		var gone []int64
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return 0, err
+			}
+			gone = append(gone, seq)
 		}
-		if err := ctx.Err(); err != nil {
-			return total, err
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return 0, classify(err)
 		}
-	}
+		// Their failed rows (and any of endpoints no longer
+		// configured) go with them, by primary key.
+		for _, seq := range gone {
+			if _, err := tx.Exec(`DELETE FROM webhook_deliveries WHERE endpoint IN (SELECT name FROM webhook_endpoints) AND seq = ?`, seq); err != nil {
+				return 0, classify(err)
+			}
+		}
+		return int64(len(gone)), nil
+	})
 }
 
 // decodeJSONArray parses a small JSON array of objects (a user's groups).
