@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -211,36 +212,73 @@ func (s *Store) listPage(ctx context.Context, k Kind, q Query) (*Page, error) {
 		// computes the IN list once, in the statement's first step.
 		query = cols + k.table + ` WHERE seq IN (SELECT seq FROM ` + strings.TrimPrefix(query, cols) + `) ORDER BY ` + pageOrder
 	}
-	rows, err := hq.Query(query, args...)
-	if err != nil {
-		return nil, classify(err)
-	}
 	var seqs []int64
-	for rows.Next() {
-		var r Resource
-		var text []byte
-		var seq int64
-		dest := []any{&seq, &r.ID, &text, &r.Created, &r.Modified, &r.Version, &r.inGroups}
-		if !probe {
-			dest = dest[:6]
-		}
-		if err := rows.Scan(dest...); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	add := func(r *Resource, text []byte) error {
 		if q.Raw {
 			r.Text = text
-		} else if r.Doc, err = scim.DecodeDocument(text); err != nil {
-			rows.Close()
-			return nil, err
+		} else {
+			doc, err := scim.DecodeDocument(text)
+			if err != nil {
+				return err
+			}
+			r.Doc = doc
 		}
-		r.seq = seq
-		p.Resources = append(p.Resources, &r)
-		seqs = append(seqs, seq)
+		p.Resources = append(p.Resources, r)
+		seqs = append(seqs, r.seq)
+		return nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, classify(err)
+	done := false
+	if !heavy {
+		// A lookup: on a connection that keeps its snapshot (snapshot.go).
+		var err error
+		done, err = s.snapQuery(ctx, query, args, func(v []driver.Value) error {
+			r := &Resource{}
+			var text []byte
+			var ok bool
+			r.seq, ok = v[0].(int64)
+			r.ID, ok = textValue(v[1], ok)
+			text, ok = blobValue(v[2], ok)
+			r.Created, ok = textValue(v[3], ok)
+			r.Modified, ok = textValue(v[4], ok)
+			r.Version, _ = v[5].(int64)
+			if probe {
+				n, _ := v[6].(int64)
+				r.inGroups = n != 0
+			}
+			if !ok {
+				return fmt.Errorf("store: unexpected column types in %s row %v", k.table, v[:2])
+			}
+			return add(r, text)
+		})
+		if err != nil {
+			return nil, classify(err)
+		}
+	}
+	if !done {
+		rows, err := hq.Query(query, args...)
+		if err != nil {
+			return nil, classify(err)
+		}
+		for rows.Next() {
+			r := &Resource{}
+			var text []byte
+			dest := []any{&r.seq, &r.ID, &text, &r.Created, &r.Modified, &r.Version, &r.inGroups}
+			if !probe {
+				dest = dest[:6]
+			}
+			if err := rows.Scan(dest...); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if err := add(r, text); err != nil {
+				rows.Close()
+				return nil, err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, classify(err)
+		}
 	}
 	// A first page that is not full holds every match: no count needed.
 	// (That is the common "userName eq x" lookup: one query, not two.)
@@ -823,4 +861,23 @@ func (s *Store) fillUsers(q querier, rs []*Resource) error {
 		}
 	}
 	return nil
+}
+
+// textValue is a TEXT column's value from the driver; ok carries the
+// earlier columns' verdict.
+func textValue(v driver.Value, ok bool) (string, bool) {
+	s, is := v.(string)
+	return s, ok && is
+}
+
+// blobValue is a stored document from the driver (TEXT, or a BLOB when
+// written as bytes), copied: the driver's value lives only for the row.
+func blobValue(v driver.Value, ok bool) ([]byte, bool) {
+	switch x := v.(type) {
+	case string:
+		return []byte(x), ok
+	case []byte:
+		return append([]byte(nil), x...), ok
+	}
+	return nil, false
 }

@@ -90,6 +90,11 @@ type Store struct {
 	// dirGen counts committed (or attempted) batches that wrote users,
 	// groups or memberships; page marks are valid for one generation.
 	dirGen atomic.Int64
+	// commits moves after every write transaction of this process ends
+	// (committed or not), before any of its writes is acknowledged; a
+	// lookup snapshot from an older value is not reused (snapshot.go).
+	commits atomic.Int64
+	snaps   snapPool
 
 	// hookMask selects the webhook event types written to the outbox
 	// (outbox.go); emitted is set when a job wrote one, and outboxReady
@@ -215,14 +220,16 @@ func Open(path string, opt Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	s.snaps.max = snapConnections(n)
 	h := max(1, runtime.GOMAXPROCS(0)/2)
 	s.heavy.SetMaxOpenConns(h)
 	s.heavy.SetMaxIdleConns(h)
 	if s.opt.QueryTimeout <= 0 {
 		s.opt.QueryTimeout = DefaultQueryTimeout
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.writer()
+	go s.sweepSnaps()
 	return s, nil
 }
 
@@ -236,6 +243,7 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) Close() error {
 	s.close.Do(func() { close(s.done) })
 	s.wg.Wait()
+	s.closeSnaps()
 	s.stmts.closeAll()
 	if f := s.auth.shm.Load(); f != nil {
 		f.Close()
@@ -408,7 +416,7 @@ func (s *Store) runBatch(batch []*job) {
 	// the new one. The second move happens before any job is acknowledged,
 	// so a client that reads after its write returned never keeps a page
 	// mark from before it.
-	settled := true
+	settled, ended := true, false
 	for _, j := range batch {
 		if j.dir {
 			s.dirGen.Add(1)
@@ -417,6 +425,10 @@ func (s *Store) runBatch(batch []*job) {
 		}
 	}
 	settle := func() {
+		if !ended {
+			ended = true
+			s.commits.Add(1)
+		}
 		if !settled {
 			settled = true
 			s.dirGen.Add(1)
