@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ type authCache struct {
 	checked time.Time
 	m       map[[32]byte]*Token
 	shm     atomic.Pointer[os.File] // the database's -shm file, opened on first use
+	shmMem  atomic.Pointer[[]byte]  // its first page, mapped (shm_unix.go)
 }
 
 const maxAuthAge = time.Second
@@ -39,10 +41,8 @@ type fileFingerprint struct {
 
 func (s *Store) fingerprint() fileFingerprint {
 	var fp fileFingerprint
-	if f := s.shmFile(); f != nil {
-		if n, _ := f.ReadAt(fp.hdr[:], 0); n == len(fp.hdr) {
-			return fp // exact on its own
-		}
+	if s.walHeader(&fp.hdr) {
+		return fp // exact on its own
 	}
 	if fi, err := os.Stat(s.path); err == nil {
 		fp.dbSize, fp.dbMTime = fi.Size(), fi.ModTime().UnixNano()
@@ -53,7 +53,8 @@ func (s *Store) fingerprint() fileFingerprint {
 	return fp
 }
 
-// shmFile keeps the -shm file open for reading the WAL-index header.
+// shmFile keeps the -shm file open for reading the WAL-index header, and
+// maps its first page when it can.
 func (s *Store) shmFile() *os.File {
 	if f := s.auth.shm.Load(); f != nil {
 		return f
@@ -64,8 +65,44 @@ func (s *Store) shmFile() *os.File {
 	}
 	if !s.auth.shm.CompareAndSwap(nil, f) {
 		f.Close()
+	} else if m := mapShm(f); m != nil {
+		s.auth.shmMem.Store(&m)
 	}
 	return s.auth.shm.Load()
+}
+
+// walHeader reads the WAL-index header (see fileFingerprint) into hdr; false
+// when it cannot be read. Read from the mapping, it may be torn by a commit
+// writing it at the same moment: then it differs from the header before the
+// commit, which only makes a caller start afresh, and a write is
+// acknowledged only after its commit has written the header.
+func (s *Store) walHeader(hdr *[48]byte) bool {
+	f := s.shmFile()
+	if f == nil {
+		return false
+	}
+	if m := s.auth.shmMem.Load(); m != nil {
+		if copyHeader(hdr, *m) {
+			return true
+		}
+		s.auth.shmMem.Store(nil) // it faulted: read the file from now on
+	}
+	n, _ := f.ReadAt(hdr[:], 0)
+	return n == len(hdr)
+}
+
+// copyHeader copies the header from the mapping, turning a fault (the file
+// shrunk under the mapping, which SQLite does not do while this store has
+// it open) into false instead of a crash.
+func copyHeader(hdr *[48]byte, m []byte) (ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	copy(hdr[:], m)
+	return true
 }
 
 // AuthenticateCached is Authenticate with the cache in front. Refusals are

@@ -183,17 +183,6 @@ func (sc *snapConn) end(dc any) error {
 	return err
 }
 
-// walHeader reads the WAL-index header (see fileFingerprint); ok is false
-// when it cannot be read.
-func (s *Store) walHeader() (hdr [48]byte, ok bool) {
-	f := s.shmFile()
-	if f == nil {
-		return hdr, false
-	}
-	n, _ := f.ReadAt(hdr[:], 0)
-	return hdr, n == len(hdr)
-}
-
 // snapQuery runs query on a lookup connection, in a snapshot that is
 // current (see above), and calls row for each row; the values it gets are
 // the driver's (int64, float64, string, []byte, nil) and valid only during
@@ -213,7 +202,8 @@ func (s *Store) snapRun(ctx context.Context, sc *snapConn, dc any, query string,
 	// Moves on before every acknowledgement: read first, so that a commit
 	// landing from here on is seen either here or by the next lookup.
 	gen := s.commits.Load()
-	hdr, hdrOK := s.walHeader()
+	var hdr [48]byte
+	hdrOK := s.walHeader(&hdr)
 	now := s.now()
 	if sc.inTx && (!hdrOK || gen != sc.gen || hdr != sc.hdr || now.Sub(sc.began) >= snapMaxAge) {
 		if err := sc.end(dc); err != nil {

@@ -246,6 +246,9 @@ func (s *Store) Close() error {
 	s.closeSnaps()
 	s.stmts.closeAll()
 	if f := s.auth.shm.Load(); f != nil {
+		if m := s.auth.shmMem.Swap(nil); m != nil {
+			unmapShm(*m)
+		}
 		f.Close()
 	}
 	err1 := s.r.Close()
