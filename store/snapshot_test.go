@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,4 +129,38 @@ func TestIdleSnapshotsEnd(t *testing.T) {
 	if lookup(t, s, "bob") == nil {
 		t.Error("bob not found after the checkpoint")
 	}
+}
+
+// TestLookupReadsOwnWritesUnderLoad: while other clients keep every lookup
+// connection busy with snapshots, each write is seen by the lookup that
+// follows its acknowledgement.
+func TestLookupReadsOwnWritesUnderLoad(t *testing.T) {
+	s := openTestStore(t, nil)
+	id := create(t, s, Users, `{"userName":"ann","displayName":"v0"}`).ID
+	create(t, s, Users, `{"userName":"bob"}`)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 * s.snaps.max {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				lookup(t, s, "bob")
+			}
+		})
+	}
+	for i := 1; i <= 50; i++ {
+		want := fmt.Sprintf("v%d", i)
+		if _, err := s.Replace(context.Background(), Actor{Token: "test", IDP: "generic"}, Users, id, map[string]any{"userName": "ann", "displayName": want}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if got := lookup(t, s, "ann").Doc["displayName"]; got != want {
+			t.Errorf("write %d: lookup after it has displayName %v, want %q", i, got, want)
+		}
+	}
+	close(stop)
+	wg.Wait()
 }
