@@ -61,6 +61,9 @@ type snapConn struct {
 	used  time.Time
 	stmts map[string]driver.Stmt
 	order []string // stmts' keys, oldest first
+	// broken: BEGIN or ROLLBACK failed, so whether a transaction is open
+	// is unknown; the connection is closed instead of reused.
+	broken bool
 }
 
 type snapPool struct {
@@ -86,11 +89,17 @@ func (s *Store) getSnap(ctx context.Context) *snapConn {
 		p.mu.Unlock()
 		return nil
 	}
-	if n := len(p.idle); n > 0 {
+	for n := len(p.idle); n > 0; n = len(p.idle) {
 		sc := p.idle[n-1]
 		p.idle = p.idle[:n-1]
+		if !sc.broken {
+			p.mu.Unlock()
+			return sc
+		}
+		p.open-- // ended badly by the sweeper
 		p.mu.Unlock()
-		return sc
+		sc.close()
+		p.mu.Lock()
 	}
 	if p.open >= p.max {
 		p.mu.Unlock()
@@ -112,7 +121,7 @@ func (s *Store) getSnap(ctx context.Context) *snapConn {
 func (s *Store) putSnap(sc *snapConn, bad bool) {
 	p := &s.snaps
 	p.mu.Lock()
-	if bad || p.closed {
+	if bad || sc.broken || p.closed {
 		p.open--
 		p.mu.Unlock()
 		sc.close()
@@ -135,6 +144,8 @@ func (s *Store) sweepSnaps() {
 			return
 		case <-t.C:
 		}
+		// A connection whose ROLLBACK fails here is marked broken and
+		// closed by the next getSnap.
 		p := &s.snaps
 		now := s.now()
 		p.mu.Lock()
@@ -180,6 +191,9 @@ func (sc *snapConn) end(dc any) error {
 	}
 	sc.inTx = false
 	_, err := dc.(driver.ExecerContext).ExecContext(context.Background(), "ROLLBACK", nil)
+	if err != nil {
+		sc.broken = true
+	}
 	return err
 }
 
@@ -214,6 +228,7 @@ func (s *Store) snapRun(ctx context.Context, sc *snapConn, dc any, query string,
 		// BEGIN is deferred: the snapshot starts with the query below,
 		// after gen and hdr were read, so it is at least as new as they.
 		if _, err := dc.(driver.ExecerContext).ExecContext(ctx, "BEGIN", nil); err != nil {
+			sc.broken = true
 			return err
 		}
 		sc.inTx, sc.gen, sc.hdr, sc.began = true, gen, hdr, now
