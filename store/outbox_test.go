@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -151,5 +152,65 @@ func TestOutboxMemberNet(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("events of a swapping PUT:\n got  %q\n want %q", got, want)
+	}
+}
+
+// TestOutboxCopyOnWrite: a resource event stores no copy of the document
+// while its resource's row holds it (so a create writes the document
+// once); the event pointing at the row gets the old document when the row
+// changes or goes away, and no other event is touched.
+func TestOutboxCopyOnWrite(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{Events: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := func() []string {
+		t.Helper()
+		rows, err := s.r.Query(`SELECT data FROM outbox ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var d string
+			rows.Scan(&d)
+			out = append(out, d)
+		}
+		return out
+	}
+	docOf := func(id string) string {
+		t.Helper()
+		var d string
+		if err := s.r.QueryRow(`SELECT doc FROM users WHERE id = ?`, id).Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "a@x", "displayName": "A1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "b@x"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := data(); len(d) != 2 || d[0] != "" || d[1] != "" {
+		t.Fatalf("after two creates the events hold %q; want no copies", d)
+	}
+	v1 := docOf(a.ID)
+	if _, err := s.Replace(ctx, Actor{}, Users, a.ID, map[string]any{"userName": "a@x", "displayName": "A2"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	v2 := docOf(a.ID)
+	if d := data(); len(d) != 3 || d[0] != v1 || d[1] != "" || d[2] != "" {
+		t.Fatalf("after replacing a the events hold %q; want a's first document %q in the first only", d, v1)
+	}
+	if err := s.Delete(ctx, Actor{}, Users, a.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := data(); len(d) != 4 || d[0] != v1 || d[1] != "" || d[2] != v2 || !strings.Contains(d[3], a.ID) {
+		t.Fatalf("after deleting a the events hold %q; want v1, b's pointer, v2, user.deleted", d)
 	}
 }

@@ -227,7 +227,13 @@ func (s *Store) OutboxEvents(ctx context.Context, seqs []int64) (map[int64]*Outb
 		for i, q := range part {
 			args[i] = q
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, type, time, resource_id, data, created, modified, version, refs
+		// data '' is a resource event whose document its resource's row
+		// still holds (emitResource).
+		rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, type, time, resource_id,
+				CASE WHEN data <> '' THEN data
+					WHEN type GLOB 'user.*' THEN coalesce((SELECT doc FROM users WHERE id = resource_id), '')
+					ELSE coalesce((SELECT doc FROM groups WHERE id = resource_id), '') END,
+				created, modified, version, refs
 			FROM outbox WHERE seq IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
 		if err != nil {
 			return nil, classify(err)
