@@ -64,19 +64,39 @@ func TestOutboxRetention(t *testing.T) {
 	if n, _ := s.PruneOutbox(ctx, time.Now().Add(-time.Hour), []string{"a", "b"}); n != 0 {
 		t.Errorf("pruned %d events younger than the retention", n)
 	}
+	// Done with everywhere and past the retention, but the newest event:
+	// kept, so that the sequence keeps growing (a new event is past every
+	// cursor).
+	if n, err := s.PruneOutbox(ctx, future, []string{"a", "b"}); err != nil || n != 0 {
+		t.Errorf("prune of the newest event = %d, %v; want 0", n, err)
+	}
+	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r2@x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []string{"a", "b"} {
+		if n, err := s.FanOut(ctx, ep, nil, 100); err != nil || n != 1 {
+			t.Fatalf("fan-out of the event after the newest to %s passed %d, %v; want 1", ep, n, err)
+		}
+		p, _ := s.PendingDeliveries(ctx, ep, 10)
+		if len(p) != 1 || p[0].Seq <= pb[0].Seq {
+			t.Fatalf("pending for %s after a new event: %v", ep, p)
+		}
+		if err := s.RecordDeliveries(ctx, ep, []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if n, err := s.PruneOutbox(ctx, future, []string{"a", "b"}); err != nil || n != 1 {
 		t.Errorf("prune past retention = %d, %v; want 1", n, err)
 	}
-	if n := countOutbox(t, s); n != 0 {
-		t.Errorf("%d outbox rows left", n)
+	if n := countOutbox(t, s); n != 1 {
+		t.Errorf("%d outbox rows left, want the newest", n)
 	}
 	var d int
 	s.r.QueryRow(`SELECT count(*) FROM webhook_deliveries`).Scan(&d)
 	if d != 0 {
 		t.Errorf("%d delivery rows left after their event was pruned", d)
 	}
-	// The sequence only grows: a new event after pruning is past every cursor.
-	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r2@x"}); err != nil {
+	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r3@x"}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := s.FanOut(ctx, "a", nil, 100); n != 1 {
@@ -91,7 +111,7 @@ func TestOutboxRetention(t *testing.T) {
 	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if p2, _ := s.PendingDeliveries(ctx, "a", 10); len(p2) != 1 {
+	if p2, _ := s.PendingDeliveries(ctx, "a", 10); len(p2) != 2 || p2[1].Seq != p[0].Seq {
 		t.Errorf("the replayed event is no longer pending: %v", p2)
 	}
 }

@@ -487,7 +487,10 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time, names []strin
 			args = append(args, nm)
 		}
 		args = append(args, pruneBatch)
+		// Never the row with the highest seq: seq must keep growing
+		// (migration 0012).
 		rows, err := tx.Query(`DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.time < ?
+			AND o.seq < (SELECT max(seq) FROM outbox)
 			AND o.seq <= coalesce((SELECT min(cursor) FROM webhook_endpoints WHERE name IN (`+in+`)), 9223372036854775807)
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint IN (`+in+`) AND d.seq = o.seq AND d.state = 0)
 			ORDER BY o.seq LIMIT ?) RETURNING seq`, args...)
