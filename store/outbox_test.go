@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -232,5 +234,59 @@ func TestOutboxCopyOnWrite(t *testing.T) {
 	}
 	if d := data(); len(d) != 4 || d[0] != v1 || d[1] != "" || d[2] != v2 || !strings.Contains(d[3], a.ID) {
 		t.Fatalf("after deleting a the events hold %q; want v1, b's pointer, v2, user.deleted", d)
+	}
+}
+
+// TestOutboxMigrationKeepsCursorsValid: migration 0012 gives outbox.seq up
+// AUTOINCREMENT, after which a new event gets the highest seq kept + 1.
+// An endpoint whose cursor is past every kept event (all of them pruned)
+// is brought back to that highest seq, so the first event after the
+// upgrade is still past its cursor and delivered.
+func TestOutboxMigrationKeepsCursorsValid(t *testing.T) {
+	ctx := context.Background()
+	for _, kept := range []int{0, 2} {
+		path := filepath.Join(t.TempDir(), "m.db")
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		// Make it a version-11 file whose outbox counted to 500 and was
+		// pruned down to its last kept events.
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts := []string{
+			`DROP TRIGGER users_outbox_keep_upd`, `DROP TRIGGER users_outbox_keep_del`,
+			`DROP TRIGGER groups_outbox_keep_upd`, `DROP TRIGGER groups_outbox_keep_del`,
+			`ALTER TABLE users DROP COLUMN event_seq`, `ALTER TABLE groups DROP COLUMN event_seq`,
+			`DROP TABLE outbox`,
+			`CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT NOT NULL, type TEXT NOT NULL, time TEXT NOT NULL,
+				resource_id TEXT NOT NULL, data TEXT NOT NULL, created TEXT, modified TEXT, version INTEGER, refs TEXT)`,
+		}
+		for i := range kept {
+			stmts = append(stmts, fmt.Sprintf(`INSERT INTO outbox (seq, msg_id, type, time, resource_id, data) VALUES (%d, 'msg_%d', 'user.deleted', '2026-01-01T00:00:00.000Z', 'u%d', '{}')`, 499+i, i, i))
+		}
+		stmts = append(stmts, `INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('outbox', 500)`,
+			`INSERT INTO webhook_endpoints (name, cursor) VALUES ('a', 500)`, `PRAGMA user_version = 11`)
+		for _, q := range stmts {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		db.Close()
+
+		s, err = Open(path, Options{Events: func(string) bool { return true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "after@x"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.FanOut(ctx, "a", nil, 100); err != nil || n != 1 {
+			t.Errorf("%d events kept: the first event after the upgrade passed %d, %v; want 1", kept, n, err)
+		}
+		s.Close()
 	}
 }
