@@ -74,10 +74,15 @@ func newMsgID() string {
 }
 
 // emitResource stores an event whose data is the resource as GET returns
-// it after the change: the stored document (text, which every caller has
-// just written), its meta and, for a user, its groups. The webhook package
-// renders it when it delivers.
-func (s *Store) emitResource(tx *sql.Tx, typ string, r *Resource, text string) error {
+// it after the change: its meta and, for a user, its groups, and empty data,
+// which says that the document is the one the resource's row holds; the
+// caller has just written it. The event does not copy the document: that
+// would write it twice per change. The row's event_seq names the event, so
+// that, should the row's document change or the row go away while the
+// event is kept, triggers (migration 0012) first copy the old document
+// into the event: its content never changes. The webhook package renders
+// it when it delivers.
+func (s *Store) emitResource(tx *sql.Tx, typ string, r *Resource) error {
 	if !s.wants(typ) {
 		return nil
 	}
@@ -89,8 +94,25 @@ func (s *Store) emitResource(tx *sql.Tx, typ string, r *Resource, text string) e
 		}
 		refs = string(b)
 	}
-	_, err := s.writeQ(tx).Exec(`INSERT INTO outbox (msg_id, type, time, resource_id, data, created, modified, version, refs)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, newMsgID(), typ, s.stamp(), r.ID, text, r.Created, r.Modified, r.Version, refs)
+	q := s.writeQ(tx)
+	res, err := q.Exec(`INSERT INTO outbox (msg_id, type, time, resource_id, data, created, modified, version, refs)
+		VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)`, newMsgID(), typ, s.stamp(), r.ID, r.Created, r.Modified, r.Version, refs)
+	if err != nil {
+		return classify(err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	table := "users"
+	if strings.HasPrefix(typ, "group.") {
+		table = "groups"
+	}
+	if r.seq != 0 {
+		_, err = q.Exec(`UPDATE `+table+` SET event_seq = ? WHERE seq = ?`, seq, r.seq)
+	} else {
+		_, err = q.Exec(`UPDATE `+table+` SET event_seq = ? WHERE id = ?`, seq, r.ID)
+	}
 	if err != nil {
 		return classify(err)
 	}

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,19 +66,39 @@ func TestOutboxRetention(t *testing.T) {
 	if n, _ := s.PruneOutbox(ctx, time.Now().Add(-time.Hour), []string{"a", "b"}); n != 0 {
 		t.Errorf("pruned %d events younger than the retention", n)
 	}
+	// Done with everywhere and past the retention, but the newest event:
+	// kept, so that the sequence keeps growing (a new event is past every
+	// cursor).
+	if n, err := s.PruneOutbox(ctx, future, []string{"a", "b"}); err != nil || n != 0 {
+		t.Errorf("prune of the newest event = %d, %v; want 0", n, err)
+	}
+	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r2@x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range []string{"a", "b"} {
+		if n, err := s.FanOut(ctx, ep, nil, 100); err != nil || n != 1 {
+			t.Fatalf("fan-out of the event after the newest to %s passed %d, %v; want 1", ep, n, err)
+		}
+		p, _ := s.PendingDeliveries(ctx, ep, 10)
+		if len(p) != 1 || p[0].Seq <= pb[0].Seq {
+			t.Fatalf("pending for %s after a new event: %v", ep, p)
+		}
+		if err := s.RecordDeliveries(ctx, ep, []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if n, err := s.PruneOutbox(ctx, future, []string{"a", "b"}); err != nil || n != 1 {
 		t.Errorf("prune past retention = %d, %v; want 1", n, err)
 	}
-	if n := countOutbox(t, s); n != 0 {
-		t.Errorf("%d outbox rows left", n)
+	if n := countOutbox(t, s); n != 1 {
+		t.Errorf("%d outbox rows left, want the newest", n)
 	}
 	var d int
 	s.r.QueryRow(`SELECT count(*) FROM webhook_deliveries`).Scan(&d)
 	if d != 0 {
 		t.Errorf("%d delivery rows left after their event was pruned", d)
 	}
-	// The sequence only grows: a new event after pruning is past every cursor.
-	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r2@x"}); err != nil {
+	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r3@x"}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := s.FanOut(ctx, "a", nil, 100); n != 1 {
@@ -90,7 +113,7 @@ func TestOutboxRetention(t *testing.T) {
 	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if p2, _ := s.PendingDeliveries(ctx, "a", 10); len(p2) != 1 {
+	if p2, _ := s.PendingDeliveries(ctx, "a", 10); len(p2) != 2 || p2[1].Seq != p[0].Seq {
 		t.Errorf("the replayed event is no longer pending: %v", p2)
 	}
 }
@@ -151,5 +174,119 @@ func TestOutboxMemberNet(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("events of a swapping PUT:\n got  %q\n want %q", got, want)
+	}
+}
+
+// TestOutboxCopyOnWrite: a resource event stores no copy of the document
+// while its resource's row holds it (so a create writes the document
+// once); the event pointing at the row gets the old document when the row
+// changes or goes away, and no other event is touched.
+func TestOutboxCopyOnWrite(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{Events: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	data := func() []string {
+		t.Helper()
+		rows, err := s.r.Query(`SELECT data FROM outbox ORDER BY seq`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var d string
+			rows.Scan(&d)
+			out = append(out, d)
+		}
+		return out
+	}
+	docOf := func(id string) string {
+		t.Helper()
+		var d string
+		if err := s.r.QueryRow(`SELECT doc FROM users WHERE id = ?`, id).Scan(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "a@x", "displayName": "A1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "b@x"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := data(); len(d) != 2 || d[0] != "" || d[1] != "" {
+		t.Fatalf("after two creates the events hold %q; want no copies", d)
+	}
+	v1 := docOf(a.ID)
+	if _, err := s.Replace(ctx, Actor{}, Users, a.ID, map[string]any{"userName": "a@x", "displayName": "A2"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	v2 := docOf(a.ID)
+	if d := data(); len(d) != 3 || d[0] != v1 || d[1] != "" || d[2] != "" {
+		t.Fatalf("after replacing a the events hold %q; want a's first document %q in the first only", d, v1)
+	}
+	if err := s.Delete(ctx, Actor{}, Users, a.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if d := data(); len(d) != 4 || d[0] != v1 || d[1] != "" || d[2] != v2 || !strings.Contains(d[3], a.ID) {
+		t.Fatalf("after deleting a the events hold %q; want v1, b's pointer, v2, user.deleted", d)
+	}
+}
+
+// TestOutboxMigrationKeepsCursorsValid: migration 0012 gives outbox.seq up
+// AUTOINCREMENT, after which a new event gets the highest seq kept + 1.
+// An endpoint whose cursor is past every kept event (all of them pruned)
+// is brought back to that highest seq, so the first event after the
+// upgrade is still past its cursor and delivered.
+func TestOutboxMigrationKeepsCursorsValid(t *testing.T) {
+	ctx := context.Background()
+	for _, kept := range []int{0, 2} {
+		path := filepath.Join(t.TempDir(), "m.db")
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		// Make it a version-11 file whose outbox counted to 500 and was
+		// pruned down to its last kept events.
+		db, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts := []string{
+			`DROP TRIGGER users_outbox_keep_upd`, `DROP TRIGGER users_outbox_keep_del`,
+			`DROP TRIGGER groups_outbox_keep_upd`, `DROP TRIGGER groups_outbox_keep_del`,
+			`ALTER TABLE users DROP COLUMN event_seq`, `ALTER TABLE groups DROP COLUMN event_seq`,
+			`DROP TABLE outbox`,
+			`CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT NOT NULL, type TEXT NOT NULL, time TEXT NOT NULL,
+				resource_id TEXT NOT NULL, data TEXT NOT NULL, created TEXT, modified TEXT, version INTEGER, refs TEXT)`,
+		}
+		for i := range kept {
+			stmts = append(stmts, fmt.Sprintf(`INSERT INTO outbox (seq, msg_id, type, time, resource_id, data) VALUES (%d, 'msg_%d', 'user.deleted', '2026-01-01T00:00:00.000Z', 'u%d', '{}')`, 499+i, i, i))
+		}
+		stmts = append(stmts, `INSERT OR REPLACE INTO sqlite_sequence (name, seq) VALUES ('outbox', 500)`,
+			`INSERT INTO webhook_endpoints (name, cursor) VALUES ('a', 500)`, `PRAGMA user_version = 11`)
+		for _, q := range stmts {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		db.Close()
+
+		s, err = Open(path, Options{Events: func(string) bool { return true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "after@x"}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.FanOut(ctx, "a", nil, 100); err != nil || n != 1 {
+			t.Errorf("%d events kept: the first event after the upgrade passed %d, %v; want 1", kept, n, err)
+		}
+		s.Close()
 	}
 }

@@ -53,8 +53,12 @@ func TestOldFoldIndexesConverted(t *testing.T) {
 		`CREATE INDEX attr_users_old1 ON users (scim_fold(json_extract(doc, '$."microsoftId"')))`,
 		`CREATE UNIQUE INDEX attr_users_old2 ON users (scim_fold(json_extract(doc, '$."urn:ietf:params:scim:schemas:extension:acme:2.0:User"."badge"')))`,
 		// What later migrations added (10: token scope, 11: the webhook
-		// outbox) goes too, so they apply again cleanly.
+		// outbox, 12: its copy-on-write columns and triggers) goes too, so they apply
+		// again cleanly.
 		`ALTER TABLE tokens DROP COLUMN scope`,
+		`DROP TRIGGER users_outbox_keep_upd`, `DROP TRIGGER users_outbox_keep_del`,
+		`DROP TRIGGER groups_outbox_keep_upd`, `DROP TRIGGER groups_outbox_keep_del`,
+		`ALTER TABLE users DROP COLUMN event_seq`, `ALTER TABLE groups DROP COLUMN event_seq`,
 		`DROP TABLE webhook_deliveries`, `DROP TABLE webhook_endpoints`, `DROP TABLE outbox`,
 		`PRAGMA user_version = 8`,
 	} {

@@ -141,7 +141,7 @@ func (s *Store) restore(tx *sql.Tx, a Actor, kept int64, r *Resource) (*Resource
 	if !users.columns(r.Doc).active {
 		typ = EventUserCreated
 	}
-	if err := s.emitResource(tx, typ, r, text); err != nil {
+	if err := s.emitResource(tx, typ, r); err != nil {
 		return nil, err
 	}
 	return r, s.logChange(tx, a, "reactivate", users, r.ID, nameOf(users, r.Doc), sortedKeys(r.Doc))

@@ -190,7 +190,7 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		}
 		// The event is written before fill adds members: group.created
 		// carries no members, group.members.added follows with them.
-		if err := s.emitResource(tx, typ, r, text); err != nil {
+		if err := s.emitResource(tx, typ, r); err != nil {
 			return err
 		}
 		if err := s.emitMembers(tx, r.ID, doc, d.net); err != nil {
@@ -617,7 +617,7 @@ func (s *Store) update(tx *sql.Tx, a Actor, k *kind, seq int64, old *Resource, d
 		if k == users {
 			typ = userEventType(old.Doc, doc)
 		}
-		if err := s.emitResource(tx, typ, r, text); err != nil {
+		if err := s.emitResource(tx, typ, r); err != nil {
 			return nil, err
 		}
 	}

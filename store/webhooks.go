@@ -227,7 +227,13 @@ func (s *Store) OutboxEvents(ctx context.Context, seqs []int64) (map[int64]*Outb
 		for i, q := range part {
 			args[i] = q
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, type, time, resource_id, data, created, modified, version, refs
+		// data '' is a resource event whose document its resource's row
+		// still holds (emitResource).
+		rows, err := s.r.QueryContext(ctx, `SELECT seq, msg_id, type, time, resource_id,
+				CASE WHEN data <> '' THEN data
+					WHEN type GLOB 'user.*' THEN coalesce((SELECT doc FROM users WHERE id = resource_id), '')
+					ELSE coalesce((SELECT doc FROM groups WHERE id = resource_id), '') END,
+				created, modified, version, refs
 			FROM outbox WHERE seq IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
 		if err != nil {
 			return nil, classify(err)
@@ -481,7 +487,10 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time, names []strin
 			args = append(args, nm)
 		}
 		args = append(args, pruneBatch)
+		// Never the row with the highest seq: seq must keep growing
+		// (migration 0012).
 		rows, err := tx.Query(`DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.time < ?
+			AND o.seq < (SELECT max(seq) FROM outbox)
 			AND o.seq <= coalesce((SELECT min(cursor) FROM webhook_endpoints WHERE name IN (`+in+`)), 9223372036854775807)
 			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint IN (`+in+`) AND d.seq = o.seq AND d.state = 0)
 			ORDER BY o.seq LIMIT ?) RETURNING seq`, args...)

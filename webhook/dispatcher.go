@@ -98,6 +98,9 @@ type runner struct {
 	d    *Dispatcher
 	ep   Endpoint
 	wake chan struct{}
+	// lean sends the attempts when the endpoint allows (conn.go); nil:
+	// through d.client.
+	lean *leanClient
 
 	mu     sync.Mutex
 	stat   Stat
@@ -127,7 +130,9 @@ func New(st *store.Store, opt Options) *Dispatcher {
 			ep.MaxAge = DefaultMaxAge
 		}
 		ep.withMACs()
-		d.eps = append(d.eps, &runner{d: d, ep: ep, wake: make(chan struct{}, 1), stat: Stat{Name: ep.Name, State: "active"}})
+		r := &runner{d: d, ep: ep, wake: make(chan struct{}, 1), stat: Stat{Name: ep.Name, State: "active"}}
+		r.lean = newLeanClient(&r.ep, conns)
+		d.eps = append(d.eps, r)
 	}
 	return d
 }
@@ -161,6 +166,11 @@ func (d *Dispatcher) Stop() {
 		d.cancel()
 	}
 	d.wg.Wait()
+	for _, r := range d.eps {
+		if r.lean != nil {
+			r.lean.close()
+		}
+	}
 }
 
 // Stats returns each endpoint's state as of its last round or poll (at
@@ -480,7 +490,12 @@ func (r *runner) attempt(ctx context.Context, p store.Delivery, ev *store.Outbox
 		return res
 	}
 	now := time.Now()
-	a := Send(ctx, r.d.client, &r.ep, ev.MsgID, body, now)
+	var a Answer
+	if r.lean != nil {
+		a = r.lean.send(ctx, ev.MsgID, body, now)
+	} else {
+		a = Send(ctx, r.d.client, &r.ep, ev.MsgID, body, now)
+	}
 	if a.OK() {
 		res.Delivered = true
 		return res

@@ -96,7 +96,12 @@ func Send(ctx context.Context, c *http.Client, ep *Endpoint, msgID string, body 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
-	a := Answer{Status: resp.StatusCode, Body: string(b), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), now)}
+	return answerOf(resp, b, now)
+}
+
+// answerOf is the Answer for a response whose body starts with first.
+func answerOf(resp *http.Response, first []byte, now time.Time) Answer {
+	a := Answer{Status: resp.StatusCode, Body: string(first), RetryAfter: retryAfter(resp.Header.Get("Retry-After"), now)}
 	switch {
 	case a.OK():
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
