@@ -72,7 +72,9 @@ func openStore(cfg Config) (*store.Store, error) {
 // with TLS) once the database is open and the listeners are bound; systemd
 // hears READY=1 at the same moment (sdnotify.go).
 func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr string)) error {
-	log := newLogger(cfg, newLogWriter(logw)) // one write for lines logged together (logwriter.go)
+	lw := newLogWriter(logw) // one write for lines logged together (logwriter.go)
+	defer lw.Flush()         // runs last: every line, up to the store's closing, is out
+	log := newLogger(cfg, lw)
 	tuneRuntime()
 	if err := checkTLS(cfg.TLS); err != nil {
 		return err
@@ -132,6 +134,8 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		Limits:     cfg.scimLimits(),
 		Logger:     log,
 		HSTS:       useTLS,
+		// Request lines may wait a few milliseconds to share a write.
+		RequestLogger: newLogger(cfg, lw.Deferred()),
 
 		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
 		Observer:              adm.observer(),

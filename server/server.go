@@ -32,6 +32,10 @@ type Config struct {
 	MaxResults int    // cap on count, advertised as filter.maxResults
 	Limits     scim.Limits
 	Logger     *slog.Logger
+	// RequestLogger, when set, takes the one line logged per request
+	// instead of Logger: serve gives it a writer that batches those lines
+	// (logwriter.go in package main).
+	RequestLogger *slog.Logger
 	// HSTS adds Strict-Transport-Security to HTTPS responses.
 	HSTS bool
 	// AuthFailuresPerMinute is how many refused authentications one client
@@ -60,14 +64,16 @@ var DefaultConfig = Config{BasePath: "/scim/v2", MaxBody: 1 << 20, MaxResults: 2
 
 // Server is the SCIM HTTP API over one store.
 type Server struct {
-	st    *store.Store
-	cat   *scim.Catalog
-	cfg   Config
-	log   *slog.Logger
-	usage store.Usage
-	mux   *http.ServeMux
-	bases []string // paths the SCIM API answers under (basePaths)
-	ready atomic.Bool
+	st  *store.Store
+	cat *scim.Catalog
+	cfg Config
+	log *slog.Logger
+	// reqLog is the handler of the per-request line (Config.RequestLogger).
+	reqLog slog.Handler
+	usage  store.Usage
+	mux    *http.ServeMux
+	bases  []string // paths the SCIM API answers under (basePaths)
+	ready  atomic.Bool
 	// authLimit counts refused authentications per address; nil is off.
 	authLimit *authLimiter
 	// failures queues failed requests for the provisioning log (failures.go).
@@ -93,8 +99,11 @@ func New(st *store.Store, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RequestLogger == nil {
+		cfg.RequestLogger = cfg.Logger
+	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), bases: basePaths(cfg.BasePath)}
+	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, reqLog: cfg.RequestLogger.Handler(), mux: http.NewServeMux(), bases: basePaths(cfg.BasePath)}
 	s.authLimit = newAuthLimiter(cfg.AuthFailuresPerMinute, time.Now)
 	s.raw = newRawCatalog(s.cat.User)
 	s.routes()
@@ -359,7 +368,7 @@ func (s *Server) logRequest(r *http.Request, info *reqInfo, start time.Time, id 
 		level = slog.LevelDebug
 	}
 	ctx := r.Context()
-	h := s.log.Handler()
+	h := s.reqLog
 	if !h.Enabled(ctx, level) {
 		return
 	}
