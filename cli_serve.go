@@ -54,6 +54,15 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
+// requestLogText is w when request lines are text (server.Config.RequestLog
+// formats them itself), nil for JSON.
+func requestLogText(cfg Config, w io.Writer) io.Writer {
+	if cfg.Server.LogFormat == "json" {
+		return nil
+	}
+	return w
+}
+
 // openStore opens the configured database with the configured catalogue.
 func openStore(cfg Config) (*store.Store, error) {
 	cat, err := cfg.Catalog()
@@ -136,6 +145,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		HSTS:       useTLS,
 		// Request lines may wait a few milliseconds to share a write.
 		RequestLogger: newLogger(cfg, lw.Deferred()),
+		RequestLog:    requestLogText(cfg, lw.Deferred()),
 
 		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
 		Observer:              adm.observer(),
