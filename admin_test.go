@@ -278,6 +278,7 @@ func TestAdminMetrics(t *testing.T) {
 	s := newAdminE2E(t, "[limits]\nauth_failures_per_minute = 2\n[admin]\nlisten = \"127.0.0.1:0\"\n")
 	entra := s.issue("entra")
 	s.issue("soon", "--expires", "5d")
+	reader := s.issue("reader", "--scope", "read")
 	s.start()
 	admin := adminBase(t, s)
 
@@ -288,6 +289,9 @@ func TestAdminMetrics(t *testing.T) {
 	s.do(entra, "GET", "/Users/"+id, "").must(t, 200)
 	s.do(entra, "GET", "/Users/"+id+"x", "").must(t, 404)
 	s.do(entra, "POST", "/Groups", fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Staff","members":[{"value":%q}]}`, id)).must(t, 201)
+	// A read-only token's write is refused before routing, and still
+	// counted under the route it was sent to.
+	s.do(reader, "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"x@example.com"}`).must(t, 403)
 	bogus := "scimd_" + strings.Repeat("A", 43)
 	for range 3 { // two refusals, then 429
 		s.do(bogus, "GET", "/Users", "")
@@ -315,7 +319,8 @@ func TestAdminMetrics(t *testing.T) {
 		{`scimd_http_requests_total{method="POST",route="/scim/v2/Groups",status="201",token="entra"}`, 1},
 		{`scimd_http_requests_total{method="GET",route="/scim/v2/Users",status="401",token=""}`, 2},
 		{`scimd_http_requests_total{method="GET",route="/scim/v2/Users",status="429",token=""}`, 2},
-		{`scimd_http_request_duration_seconds_count{method="POST",route="/scim/v2/Users"}`, 3},
+		{`scimd_http_requests_total{method="POST",route="/scim/v2/Users",status="403",token="reader"}`, 1},
+		{`scimd_http_request_duration_seconds_count{method="POST",route="/scim/v2/Users"}`, 4},
 		{`scimd_auth_refused_total{token=""}`, 4},
 		{`scimd_auth_rate_limited_total`, 2},
 		{`scimd_users{state="active"}`, 1},

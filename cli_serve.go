@@ -54,6 +54,15 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
 }
 
+// requestLogText is w when request lines are text (server.Config.RequestLog
+// formats them itself), nil for JSON.
+func requestLogText(cfg Config, w io.Writer) io.Writer {
+	if cfg.Server.LogFormat == "json" {
+		return nil
+	}
+	return w
+}
+
 // openStore opens the configured database with the configured catalogue.
 func openStore(cfg Config) (*store.Store, error) {
 	cat, err := cfg.Catalog()
@@ -72,7 +81,9 @@ func openStore(cfg Config) (*store.Store, error) {
 // with TLS) once the database is open and the listeners are bound; systemd
 // hears READY=1 at the same moment (sdnotify.go).
 func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr string)) error {
-	log := newLogger(cfg, newLogWriter(logw)) // one write for lines logged together (logwriter.go)
+	lw := newLogWriter(logw) // one write for lines logged together (logwriter.go)
+	defer lw.Flush()         // runs last: every line, up to the store's closing, is out
+	log := newLogger(cfg, lw)
 	tuneRuntime()
 	if err := checkTLS(cfg.TLS); err != nil {
 		return err
@@ -132,6 +143,9 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 		Limits:     cfg.scimLimits(),
 		Logger:     log,
 		HSTS:       useTLS,
+		// Request lines may wait a few milliseconds to share a write.
+		RequestLogger: newLogger(cfg, lw.Deferred()),
+		RequestLog:    requestLogText(cfg, lw.Deferred()),
 
 		AuthFailuresPerMinute: cfg.Limits.AuthFailuresPerMinute,
 		Observer:              adm.observer(),

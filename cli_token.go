@@ -146,15 +146,8 @@ type tokenRow struct {
 }
 
 func newTokenRow(t *store.Token, now time.Time) tokenRow {
-	return tokenRow{Name: t.Name, IDP: t.IDP, Scope: t.Scope, Created: t.Created, Expires: t.Expires, DaysLeft: daysLeft(t.Expires, now),
+	return tokenRow{Name: t.Name, IDP: t.IDP, Scope: t.Scope, Created: t.Created, Expires: t.Expires, DaysLeft: store.DaysLeft(t.Expires, now),
 		Retires: t.Retires, Current: t.Current(), LastUsed: t.LastUsed, LastAgent: t.LastAgent, State: t.State(now)}
-}
-
-// daysLeft counts the days until t, started days included (a token
-// issued for 5d shows 5, not 4 a second later); 0 or less once t has
-// passed.
-func daysLeft(t, now time.Time) int {
-	return int(math.Ceil(t.Sub(now).Hours() / 24))
 }
 
 // inTime says how long until t, in days, or in hours on the last day.
@@ -162,7 +155,7 @@ func inTime(t, now time.Time) string {
 	if d := t.Sub(now); d < 24*time.Hour {
 		return fmt.Sprintf("%d hours", int(math.Ceil(d.Hours())))
 	}
-	return fmt.Sprintf("%d days", daysLeft(t, now))
+	return fmt.Sprintf("%d days", store.DaysLeft(t, now))
 }
 
 // Run lists tokens.
@@ -481,7 +474,7 @@ func watchTokens(ctx context.Context, st *store.Store, log *slog.Logger) {
 					"token", t.Name, "expired", t.Expires.Format(time.RFC3339), "fix", "scimd token rotate "+t.Name)
 			case t.Current() && t.Expires.Sub(now) <= tokenWarnWindow:
 				log.Warn("token expires soon: rotate it and paste the new secret into the identity provider",
-					"token", t.Name, "expires", t.Expires.Format(time.RFC3339), "days_left", daysLeft(t.Expires, now),
+					"token", t.Name, "expires", t.Expires.Format(time.RFC3339), "days_left", store.DaysLeft(t.Expires, now),
 					"fix", "scimd token rotate "+t.Name)
 			case t.Revoked == nil && t.Retires != nil && now.Before(*t.Retires) && t.Retires.Sub(now) <= tokenWarnWindow &&
 				t.LastUsed != nil && bySeq[t.Successor] != nil && t.LastUsed.After(bySeq[t.Successor].Created):

@@ -63,3 +63,69 @@ func TestLogWriterCoalescesWholeLines(t *testing.T) {
 		t.Errorf("a line logged alone was not written before Write returned")
 	}
 }
+
+// TestLogWriterDeferredLines: request lines (Deferred) are batched into a
+// few writes, are out within a few milliseconds with nothing else logged,
+// and an immediate line writes them first, keeping the order logged.
+func TestLogWriterDeferredLines(t *testing.T) {
+	sink := &slowSink{}
+	w := newLogWriter(sink)
+	d := w.Deferred()
+	for i := range 100 {
+		fmt.Fprintf(d, "msg=request line=%d\n", i)
+	}
+	sink.mu.Lock()
+	early := sink.writes
+	sink.mu.Unlock()
+	if early != 0 {
+		t.Errorf("%d writes right after 100 deferred lines: they were not batched", early)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		sink.mu.Lock()
+		n, text := sink.writes, sink.b.String()
+		sink.mu.Unlock()
+		if strings.Count(text, "\n") == 100 {
+			if n != 1 {
+				t.Errorf("100 deferred lines took %d writes, want 1", n)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deferred lines not written 2 s later (%d of 100 out)", strings.Count(text, "\n"))
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	// An immediate line takes the waiting deferred lines with it, in order.
+	fmt.Fprintf(d, "msg=request line=deferred\n")
+	fmt.Fprintf(w, "level=ERROR msg=now\n")
+	sink.mu.Lock()
+	tail := sink.b.String()
+	sink.mu.Unlock()
+	if !strings.HasSuffix(tail, "msg=request line=deferred\nlevel=ERROR msg=now\n") {
+		t.Errorf("after an immediate line the log ends %q", tail[max(0, len(tail)-80):])
+	}
+
+	// Flush writes what waits, before it returns.
+	fmt.Fprintf(d, "msg=request line=last\n")
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sink.mu.Lock()
+	tail = sink.b.String()
+	sink.mu.Unlock()
+	if !strings.HasSuffix(tail, "msg=request line=last\n") {
+		t.Errorf("Flush left the last line unwritten")
+	}
+
+	// Past deferredMax, a deferred line is written at once.
+	big := strings.Repeat("x", deferredMax)
+	fmt.Fprintf(d, "%s\n", big)
+	sink.mu.Lock()
+	tail = sink.b.String()
+	sink.mu.Unlock()
+	if !strings.HasSuffix(tail, big+"\n") {
+		t.Errorf("a deferred line past %d bytes waited", deferredMax)
+	}
+}

@@ -75,26 +75,6 @@ func TestClean(t *testing.T) {
 	}
 }
 
-func TestDaysLeft(t *testing.T) {
-	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		in   time.Duration
-		want int
-	}{
-		{5 * 24 * time.Hour, 5},
-		{5*24*time.Hour - time.Minute, 5},
-		{4*24*time.Hour + time.Hour, 5},
-		{time.Hour, 1},
-		{0, 0},
-		{-time.Hour, 0},
-		{-25 * time.Hour, -1},
-	} {
-		if got := daysLeft(now.Add(tc.in), now); got != tc.want {
-			t.Errorf("daysLeft(now+%v) = %d, want %d", tc.in, got, tc.want)
-		}
-	}
-}
-
 // TestObserveRequestAllocs: once a request shape has been seen, counting
 // it allocates nothing (the label children are resolved once).
 func TestObserveRequestAllocs(t *testing.T) {

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"math"
 	"time"
 
 	"scimd/store"
@@ -43,7 +42,7 @@ func tokenViews(ctx context.Context, st *store.Store, now time.Time) ([]tokenVie
 			continue
 		}
 		v := tokenView{Name: t.Name, IDP: t.IDP, State: t.State(now), Scope: t.Scope, Expires: t.Expires,
-			DaysLeft: daysLeft(t.Expires, now), LastUsed: t.LastUsed, LastAgent: t.LastAgent}
+			DaysLeft: store.DaysLeft(t.Expires, now), LastUsed: t.LastUsed, LastAgent: t.LastAgent}
 		for _, o := range old {
 			if o.Name != t.Name {
 				continue
@@ -60,11 +59,4 @@ func tokenViews(ctx context.Context, st *store.Store, now time.Time) ([]tokenVie
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// daysLeft counts days from now until t, rounded up as scimd token list
-// and scimd status do: a token with 4 days and 3 hours left shows 5, one
-// with an hour left shows 1, and 0 or less means it has expired.
-func daysLeft(t, now time.Time) int {
-	return int(math.Ceil(t.Sub(now).Hours() / 24))
 }

@@ -25,7 +25,7 @@ func (s *Server) recordFailure(r *http.Request, se *scim.Error) {
 	}
 	token := actorOf(r).Token
 	if token == "" {
-		if info, ok := r.Context().Value(statusKey).(*reqInfo); ok {
+		if info := infoOf(r); info != nil {
 			token = info.token
 		}
 	}

@@ -30,11 +30,12 @@ type RequestStats struct {
 }
 
 // observe reports a finished request to the Observer. A request refused
-// before routing has no pattern yet; the mux is asked which one it would
-// have matched, which costs a lookup on that (rare) path only.
+// before routing (a failed authentication, a read-only token's write) has
+// no pattern yet; the mux is asked which one it would have matched, which
+// costs a lookup on error paths only.
 func (s *Server) observe(r *http.Request, info *reqInfo, start time.Time) {
 	route := r.Pattern
-	if route == "" && info.refused {
+	if route == "" && (info.refused || info.status >= 400) {
 		_, route = s.mux.Handler(r)
 	}
 	status := info.status

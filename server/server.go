@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,6 +33,14 @@ type Config struct {
 	MaxResults int    // cap on count, advertised as filter.maxResults
 	Limits     scim.Limits
 	Logger     *slog.Logger
+	// RequestLogger, when set, takes the one line logged per request
+	// instead of Logger: serve gives it a writer that batches those lines
+	// (logwriter.go in package main).
+	RequestLogger *slog.Logger
+	// RequestLog, when set, takes the request lines at INFO instead, in
+	// the text format of log/slog's TextHandler but formatted without slog
+	// (reqlog.go); 5xx lines still go to RequestLogger or Logger.
+	RequestLog io.Writer
 	// HSTS adds Strict-Transport-Security to HTTPS responses.
 	HSTS bool
 	// AuthFailuresPerMinute is how many refused authentications one client
@@ -60,14 +69,16 @@ var DefaultConfig = Config{BasePath: "/scim/v2", MaxBody: 1 << 20, MaxResults: 2
 
 // Server is the SCIM HTTP API over one store.
 type Server struct {
-	st    *store.Store
-	cat   *scim.Catalog
-	cfg   Config
-	log   *slog.Logger
-	usage store.Usage
-	mux   *http.ServeMux
-	bases []string // paths the SCIM API answers under (basePaths)
-	ready atomic.Bool
+	st  *store.Store
+	cat *scim.Catalog
+	cfg Config
+	log *slog.Logger
+	// reqLog is the handler of the per-request line (Config.RequestLogger).
+	reqLog slog.Handler
+	usage  store.Usage
+	mux    *http.ServeMux
+	bases  []string // paths the SCIM API answers under (basePaths)
+	ready  atomic.Bool
 	// authLimit counts refused authentications per address; nil is off.
 	authLimit *authLimiter
 	// failures queues failed requests for the provisioning log (failures.go).
@@ -93,8 +104,11 @@ func New(st *store.Store, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RequestLogger == nil {
+		cfg.RequestLogger = cfg.Logger
+	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), bases: basePaths(cfg.BasePath)}
+	s := &Server{st: st, cat: st.Catalog(), cfg: cfg, log: cfg.Logger, reqLog: cfg.RequestLogger.Handler(), mux: http.NewServeMux(), bases: basePaths(cfg.BasePath)}
 	s.authLimit = newAuthLimiter(cfg.AuthFailuresPerMinute, time.Now)
 	s.raw = newRawCatalog(s.cat.User)
 	s.routes()
@@ -248,14 +262,16 @@ func clip(s string) string { return scim.Clip(s, 120) }
 
 type ctxKey int
 
-const (
-	actorKey ctxKey = iota
-	reqIDKey
-	statusKey
-)
+// infoKey is the context key of the request's *reqInfo: one value per
+// request, so a request is copied once (Request.WithContext), not once per
+// thing handlers look up.
+const infoKey ctxKey = 0
 
-// reqInfo is filled in as a request passes through, for the log line.
+// reqInfo is filled in as a request passes through, for handlers and the
+// log line.
 type reqInfo struct {
+	id     string      // the request ID (X-Request-Id)
+	actor  store.Actor // the authenticated token, once authenticate passed
 	status int
 	token  string
 	errMsg string
@@ -269,10 +285,8 @@ type reqInfo struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := requestID()
-	info := &reqInfo{}
-	ctx := context.WithValue(r.Context(), reqIDKey, id)
-	ctx = context.WithValue(ctx, statusKey, info)
-	r = r.WithContext(ctx)
+	info := &reqInfo{id: id}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey, info))
 	rw := &statusWriter{ResponseWriter: w, info: info}
 	h := rw.Header()
 	h.Set("X-Request-Id", id)
@@ -315,7 +329,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		info.token = a.Token
-		r = r.WithContext(context.WithValue(r.Context(), actorKey, a))
+		info.actor = a
 		if a.ReadOnly && !readOnlyAllowed(r) {
 			s.writeError(rw, r, scim.Forbidden("the token %q has scope read: it may read (GET, POST .search) but not %s; issue a token with --scope write to change the directory", a.Token, r.Method))
 			return
@@ -358,8 +372,15 @@ func (s *Server) logRequest(r *http.Request, info *reqInfo, start time.Time, id 
 	if r.URL.Path == "/healthz" {
 		level = slog.LevelDebug
 	}
+	if s.cfg.RequestLog != nil && level == slog.LevelInfo {
+		l := requestLine{time: time.Now(), method: r.Method, path: r.URL.Path, status: info.status,
+			durationMS: float64(time.Since(start).Microseconds()) / 1000, id: id, remote: remoteIP(r),
+			userAgent: r.UserAgent(), token: info.token, err: info.errMsg}
+		writeRequestLine(s.cfg.RequestLog, &l)
+		return
+	}
 	ctx := r.Context()
-	h := s.log.Handler()
+	h := s.reqLog
 	if !h.Enabled(ctx, level) {
 		return
 	}
@@ -429,7 +450,7 @@ func (s *Server) authenticate(r *http.Request) (store.Actor, error) {
 	if err != nil {
 		var ae *store.AuthError
 		if errors.As(err, &ae) {
-			if info, ok := r.Context().Value(statusKey).(*reqInfo); ok {
+			if info := infoOf(r); info != nil {
 				info.token = ae.Token // name of an expired/revoked token, for the logs
 			}
 			return store.Actor{}, scim.Unauthorized("%s", ae.Reason)
@@ -441,8 +462,25 @@ func (s *Server) authenticate(r *http.Request) (store.Actor, error) {
 }
 
 func actorOf(r *http.Request) store.Actor {
-	a, _ := r.Context().Value(actorKey).(store.Actor)
-	return a
+	if info := infoOf(r); info != nil {
+		return info.actor
+	}
+	return store.Actor{}
+}
+
+// infoOf is what ServeHTTP put in r's context (nil for a request that did
+// not come through it).
+func infoOf(r *http.Request) *reqInfo {
+	info, _ := r.Context().Value(infoKey).(*reqInfo)
+	return info
+}
+
+// requestIDOf is r's request ID.
+func requestIDOf(r *http.Request) string {
+	if info := infoOf(r); info != nil {
+		return info.id
+	}
+	return ""
 }
 
 // writeError is the one place errors become HTTP responses. SCIM errors are
@@ -456,7 +494,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		se = scim.TooLarge("the request body is larger than %d bytes", s.cfg.MaxBody)
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrBusy):
-		id, _ := r.Context().Value(reqIDKey).(string)
+		id := requestIDOf(r)
 		s.log.Error("write failed: database unavailable", "request_id", id, "error", err)
 		se = scim.Unavailable("the database cannot accept changes right now (request %s); reads still work, retry later", id)
 		w.Header().Set("Retry-After", "30")
@@ -470,11 +508,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		se = scim.Unavailable("the request was cancelled before it completed")
 	default:
-		id, _ := r.Context().Value(reqIDKey).(string)
+		id := requestIDOf(r)
 		s.log.Error("internal error", "request_id", id, "error", err)
 		se = &scim.Error{Status: 500, Detail: "internal error; the server log has the details under request id " + id}
 	}
-	if info, ok := r.Context().Value(statusKey).(*reqInfo); ok && info.errMsg == "" {
+	if info := infoOf(r); info != nil && info.errMsg == "" {
 		info.errMsg = se.Detail
 	}
 	s.recordFailure(r, se)

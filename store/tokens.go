@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -370,4 +371,12 @@ func (s *Store) FlushUsage(ctx context.Context, u *Usage) error {
 		}
 		return nil
 	})
+}
+
+// DaysLeft counts the days from now until t, started days included, as
+// scimd token list, scimd status and the admin listener show them: a token
+// issued for 5d shows 5, not 4 a second later; one with 4 days and 3
+// hours left shows 5, one with an hour left 1; 0 or less once t has passed.
+func DaysLeft(t, now time.Time) int {
+	return int(math.Ceil(t.Sub(now).Hours() / 24))
 }

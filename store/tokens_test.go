@@ -275,3 +275,23 @@ func TestUsageFlush(t *testing.T) {
 		t.Errorf("after flush: last used %v by %q", list[0].LastUsed, list[0].LastAgent)
 	}
 }
+
+func TestDaysLeft(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   time.Duration
+		want int
+	}{
+		{5 * 24 * time.Hour, 5},
+		{5*24*time.Hour - time.Minute, 5},
+		{4*24*time.Hour + time.Hour, 5},
+		{time.Hour, 1},
+		{0, 0},
+		{-time.Hour, 0},
+		{-25 * time.Hour, -1},
+	} {
+		if got := DaysLeft(now.Add(tc.in), now); got != tc.want {
+			t.Errorf("DaysLeft(now+%v) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
