@@ -127,7 +127,7 @@ func (s *Store) putSnap(sc *snapConn, bad bool) {
 		sc.close()
 		return
 	}
-	sc.used = s.now()
+	sc.used = time.Now()
 	p.idle = append(p.idle, sc)
 	p.mu.Unlock()
 }
@@ -147,7 +147,7 @@ func (s *Store) sweepSnaps() {
 		// A connection whose ROLLBACK fails here is marked broken and
 		// closed by the next getSnap.
 		p := &s.snaps
-		now := s.now()
+		now := time.Now()
 		p.mu.Lock()
 		for _, sc := range p.idle {
 			if sc.inTx && now.Sub(sc.used) >= snapIdle {
@@ -218,7 +218,7 @@ func (s *Store) snapRun(ctx context.Context, sc *snapConn, dc any, query string,
 	gen := s.commits.Load()
 	var hdr [48]byte
 	hdrOK := s.walHeader(&hdr)
-	now := s.now()
+	now := time.Now()
 	if sc.inTx && (!hdrOK || gen != sc.gen || hdr != sc.hdr || now.Sub(sc.began) >= snapMaxAge) {
 		if err := sc.end(dc); err != nil {
 			return err
