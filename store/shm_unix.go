@@ -12,7 +12,7 @@ import (
 // request (the token cache and lookup snapshots each check it); nil when
 // the file is not yet that long. The file never shrinks while a
 // connection of this store has the database open (SQLite truncates it only
-// when the first connection opens it), and readHeader survives a fault.
+// when the first connection opens it), and copyHeader survives a fault.
 func mapShm(f *os.File) []byte {
 	n := os.Getpagesize()
 	if fi, err := f.Stat(); err != nil || fi.Size() < int64(n) {

@@ -21,10 +21,11 @@ import (
 // the query's cost. A snapshot kept open is only reused while it is
 // provably current, which makes every read as fresh as an autocommit one:
 //
-//   - no write of this process has been committed since it began
-//     (Store.commits moves after every commit, before the write is
-//     acknowledged, so a client that reads after its write returned never
-//     gets a snapshot from before it: read-your-writes);
+//   - no directory write of this process has been committed since it
+//     began (Store.dirGen, the generation page marks use, moves after such
+//     a commit, before the write is acknowledged, so a client that reads
+//     after its write returned never gets a snapshot from before it:
+//     read-your-writes; lookups read only users, groups and members);
 //   - the WAL-index header, which every commit by any process rewrites
 //     (see fileFingerprint), is the one read before the snapshot began:
 //     token, user and group changes made by admin commands in another
@@ -55,7 +56,7 @@ const (
 type snapConn struct {
 	c     *sql.Conn
 	inTx  bool
-	gen   int64    // Store.commits when the snapshot began
+	gen   int64    // Store.dirGen when the snapshot began
 	hdr   [48]byte // WAL-index header read before it began
 	began time.Time
 	used  time.Time
@@ -215,7 +216,7 @@ func (s *Store) snapQuery(ctx context.Context, query string, args []any, row fun
 func (s *Store) snapRun(ctx context.Context, sc *snapConn, dc any, query string, args []any, row func([]driver.Value) error) error {
 	// Moves on before every acknowledgement: read first, so that a commit
 	// landing from here on is seen either here or by the next lookup.
-	gen := s.commits.Load()
+	gen := s.dirGen.Load()
 	var hdr [48]byte
 	hdrOK := s.walHeader(&hdr)
 	now := time.Now()

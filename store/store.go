@@ -88,13 +88,12 @@ type Store struct {
 	// writer keeps in the side tables (declared_indexes); set by Open.
 	attrIdx map[string][]attrIndex
 	// dirGen counts committed (or attempted) batches that wrote users,
-	// groups or memberships; page marks are valid for one generation.
+	// groups or memberships; page marks and lookup snapshots
+	// (snapshot.go) are valid for one generation.
 	dirGen atomic.Int64
-	// commits moves after every write transaction of this process ends
-	// (committed or not), before any of its writes is acknowledged; a
-	// lookup snapshot from an older value is not reused (snapshot.go).
-	commits atomic.Int64
-	snaps   snapPool
+	// snaps are the lookup connections that keep a read snapshot
+	// (snapshot.go).
+	snaps snapPool
 
 	// hookMask selects the webhook event types written to the outbox
 	// (outbox.go); emitted is set when a job wrote one, and outboxReady
@@ -419,7 +418,7 @@ func (s *Store) runBatch(batch []*job) {
 	// the new one. The second move happens before any job is acknowledged,
 	// so a client that reads after its write returned never keeps a page
 	// mark from before it.
-	settled, ended := true, false
+	settled := true
 	for _, j := range batch {
 		if j.dir {
 			s.dirGen.Add(1)
@@ -428,10 +427,6 @@ func (s *Store) runBatch(batch []*job) {
 		}
 	}
 	settle := func() {
-		if !ended {
-			ended = true
-			s.commits.Add(1)
-		}
 		if !settled {
 			settled = true
 			s.dirGen.Add(1)
