@@ -155,20 +155,19 @@ func (l *leanClient) try(ctx context.Context, c *leanConn, msgID string, body []
 	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	ts := now.Unix()
 	b := c.buf[:0]
 	b = append(b, "POST "...)
 	b = append(b, l.path...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, l.host...)
-	b = append(b, "\r\nUser-Agent: scimd-webhooks\r\nContent-Type: application/json\r\nContent-Length: "...)
+	b = append(b, "\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
-	b = append(b, "\r\nwebhook-id: "...)
-	b = append(b, msgID...)
-	b = append(b, "\r\nwebhook-timestamp: "...)
-	b = strconv.AppendInt(b, ts, 10)
-	b = append(b, "\r\nwebhook-signature: "...)
-	b = append(b, l.ep.sign(msgID, ts, body)...)
+	for _, h := range attemptHeaders(l.ep, msgID, body, now) {
+		b = append(b, "\r\n"...)
+		b = append(b, h[0]...)
+		b = append(b, ": "...)
+		b = append(b, h[1]...)
+	}
 	b = append(b, "\r\n\r\n"...)
 	b = append(b, body...)
 	if cap(b) <= 64<<10 {

@@ -83,12 +83,9 @@ func Send(ctx context.Context, c *http.Client, ep *Endpoint, msgID string, body 
 	if err != nil {
 		return Answer{Err: "the request could not be made: " + describe(err)}
 	}
-	ts := now.Unix()
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "scimd-webhooks")
-	req.Header.Set("webhook-id", msgID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("webhook-signature", ep.sign(msgID, ts, body))
+	for _, h := range attemptHeaders(ep, msgID, body, now) {
+		req.Header.Set(h[0], h[1])
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return Answer{Err: describe(err)}
@@ -97,6 +94,20 @@ func Send(ctx context.Context, c *http.Client, ep *Endpoint, msgID string, body 
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
 	return answerOf(resp, b, now)
+}
+
+// attemptHeaders are the headers of one attempt (both Send and the lean
+// client send exactly these): Standard Webhooks' three, signed for this
+// attempt's timestamp, and the media type and agent.
+func attemptHeaders(ep *Endpoint, msgID string, body []byte, now time.Time) [5][2]string {
+	ts := now.Unix()
+	return [5][2]string{
+		{"Content-Type", "application/json"},
+		{"User-Agent", "scimd-webhooks"},
+		{"webhook-id", msgID},
+		{"webhook-timestamp", strconv.FormatInt(ts, 10)},
+		{"webhook-signature", ep.sign(msgID, ts, body)},
+	}
 }
 
 // answerOf is the Answer for a response whose body starts with first.
