@@ -26,38 +26,15 @@ import (
 // is taken for a user created plainly.
 func TestWebhookStoredBodyMatchesRender(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "hook.db"), store.Options{Events: func(string) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	h := newHookStack(t)
+	st, srv, base := h.st, h.srv, h.base
 	if err := st.SetupWebhooks(ctx, []string{"t"}); err != nil {
 		t.Fatal(err)
 	}
-	secret, _, err := st.IssueToken(ctx, "t", "entra", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	base := ts.URL + "/scim/v2"
 	send := func(method, path, body string) string {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/scim+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
 		var r struct{ ID string }
-		json.Unmarshal(b, &r)
+		json.Unmarshal(h.do(t, method, path, body), &r)
 		return r.ID
 	}
 	send("POST", "/Users", entraCreate(1))
@@ -103,4 +80,49 @@ func TestWebhookStoredBodyMatchesRender(t *testing.T) {
 	if stored < 2 {
 		t.Errorf("only %d of 3 events made from their stored text", stored)
 	}
+}
+
+// hookStack is what the webhook tests run on: a store that keeps every
+// event type, a write token, and the SCIM server over real HTTP.
+type hookStack struct {
+	st     *store.Store
+	srv    *server.Server
+	base   string // the SCIM base URL
+	secret string // the token's secret
+}
+
+func newHookStack(t *testing.T) *hookStack {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "hook.db"), store.Options{Events: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	secret, _, err := st.IssueToken(context.Background(), "t", "entra", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(st, server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	return &hookStack{st: st, srv: srv, base: ts.URL + "/scim/v2", secret: secret}
+}
+
+// do sends one SCIM request with the token and returns the answer's body;
+// an answer of 300 or more fails the test.
+func (h *hookStack) do(t *testing.T, method, path, body string) []byte {
+	t.Helper()
+	req, _ := http.NewRequest(method, h.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+h.secret)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return b
 }

@@ -7,15 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"scimd/server"
 	"scimd/store"
 	"scimd/webhook"
 )
@@ -28,19 +25,8 @@ import (
 // change; and a replay afterwards sends the same ids with the same data.
 func TestWebhookEventsKeepTheirVersion(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(filepath.Join(t.TempDir(), "cow.db"), store.Options{Events: func(string) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	secret, _, err := st.IssueToken(ctx, "t", "entra", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	base := ts.URL + "/scim/v2"
+	h := newHookStack(t)
+	st, srv, base := h.st, h.srv, h.base
 
 	type delivery struct {
 		id   string
@@ -90,20 +76,8 @@ func TestWebhookEventsKeepTheirVersion(t *testing.T) {
 
 	do := func(method, path, body string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secret)
-		req.Header.Set("Content-Type", "application/scim+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
 		var m map[string]any
-		json.Unmarshal(b, &m)
+		json.Unmarshal(h.do(t, method, path, body), &m)
 		return m
 	}
 	// want lists, per change, the event type and the resource as GET
