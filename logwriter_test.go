@@ -70,6 +70,9 @@ func TestLogWriterCoalescesWholeLines(t *testing.T) {
 func TestLogWriterDeferredLines(t *testing.T) {
 	sink := &slowSink{}
 	w := newLogWriter(sink)
+	// Longer than requestLogDelay, so that a slow CI machine cannot let
+	// the timer fire while the 100 lines are still being logged.
+	w.delay = 300 * time.Millisecond
 	d := w.Deferred()
 	for i := range 100 {
 		fmt.Fprintf(d, "msg=request line=%d\n", i)
