@@ -162,3 +162,62 @@ func TestIndexedFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestPointLookupRunsUnwatched: a filter that matches at most one
+// resource through a unique index (eq on userName, id or a group's
+// displayName, alone or in an and) runs without the query budget and
+// without a watched context, because it cannot run long; any other
+// filter keeps both. Under a context that has already ended, the point
+// lookups still answer and the others stop.
+func TestPointLookupRunsUnwatched(t *testing.T) {
+	s := openWith(t, filepath.Join(t.TempDir(), "x.db"), nil, Options{})
+	seedMany(t, s, 50)
+	ctx := context.Background()
+	u, err := s.ListPage(ctx, Users, Query{Filter: mustFilter(t, `userName eq "u000007@example.com"`), StartIndex: 1, Count: 10})
+	if err != nil || len(u.Resources) != 1 {
+		t.Fatalf("lookup: %v, %+v", err, u)
+	}
+	id := u.Resources[0].ID
+	if _, err := s.Create(ctx, Actor{}, Groups, map[string]any{"displayName": "Ops"}); err != nil {
+		t.Fatal(err)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, c := range []struct {
+		k      Kind
+		filter string
+		point  bool
+	}{
+		{Users, `userName eq "U000007@example.com"`, true},
+		{Users, `id eq "` + id + `"`, true},
+		{Users, `userName eq "u000007@example.com" and active eq true`, true},
+		{Users, `active eq true and id eq "` + id + `"`, true},
+		{Groups, `displayName eq "ops"`, true},
+		{Users, `externalId eq "x"`, false}, // not unique
+		{Users, `userName eq "u000007@example.com" or userName eq "u000008@example.com"`, false},
+		{Users, `userName sw "u00000"`, false},
+		{Users, `emails.value eq "u000007@example.com"`, false},
+		{Users, `userName eq null`, false},
+	} {
+		k := c.k
+		if got := (&compiler{rt: k.rt(s), k: k}).unique(mustFilter(t, c.filter)); got != c.point {
+			t.Errorf("%s: unique = %v, want %v", c.filter, got, c.point)
+		}
+		p, err := s.ListPage(ended, k, Query{Filter: mustFilter(t, c.filter), StartIndex: 1, Count: 10})
+		switch {
+		case c.point && (err != nil || len(p.Resources) != 1):
+			t.Errorf("%s under an ended context: %v, %+v; want the one match", c.filter, err, p)
+		case !c.point && !errors.Is(err, context.Canceled):
+			t.Errorf("%s under an ended context: %v; want context.Canceled", c.filter, err)
+		}
+	}
+}
+
+func mustFilter(t *testing.T, s string) scim.Expr {
+	t.Helper()
+	f, err := scim.ParseFilter(s, scim.FilterLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

@@ -61,7 +61,17 @@ func (s *Store) List(ctx context.Context, k Kind, q Query) (int, []*Resource, er
 // Every query runs under ctx and the store's query budget (QueryTimeout):
 // when the client goes away or the budget runs out, SQLite is interrupted
 // and the request ends, with 400 tooMany for the budget.
+//
+// A point lookup (see unique) is the exception: it reads at most one row
+// through a unique index, so it cannot outlast the budget, and it runs
+// without one and without a cancellation channel. That spares each of
+// these lookups, the most frequent request there is, a timer and the
+// goroutine the SQLite driver starts per statement to watch a context
+// that can be cancelled.
 func (s *Store) ListPage(ctx context.Context, k Kind, q Query) (*Page, error) {
+	if q.Filter != nil && (&compiler{rt: k.rt(s), k: k}).unique(q.Filter) {
+		return s.listPage(context.WithoutCancel(ctx), k, q)
+	}
 	bctx, cancel := s.budget(ctx)
 	defer cancel()
 	p, err := s.listPage(bctx, k, q)
@@ -358,6 +368,36 @@ func (c *compiler) indexed(e scim.Expr) bool {
 		_, ok := c.declared(t.Attr, path, x.Op, x.Value)
 		c.args = c.args[:saved]
 		return ok
+	}
+	return false
+}
+
+// unique reports whether filter e matches at most one resource by itself:
+// eq on id or on the name (userName, group displayName), whose key columns
+// are UNIQUE, alone or on either side of an and. (externalId is not
+// unique: many resources may share one.)
+func (c *compiler) unique(e scim.Expr) bool {
+	switch x := e.(type) {
+	case *scim.And:
+		return c.unique(x.L) || c.unique(x.R)
+	case *scim.Compare:
+		if x.Op != scim.OpEq || x.Value == nil {
+			return false
+		}
+		if _, ok := x.Value.(string); !ok {
+			return false
+		}
+		t, err := c.rt.Resolve(x.Path)
+		if err != nil {
+			return false
+		}
+		switch {
+		case t.Common == "id":
+			return true
+		case t.Common != "" || t.Attr == nil || t.Sub != nil:
+			return false
+		}
+		return t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema
 	}
 	return false
 }
