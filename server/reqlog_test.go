@@ -54,6 +54,10 @@ func TestRequestLineMatchesSlog(t *testing.T) {
 	for _, s := range odd {
 		check(requestLine{time: base, method: s, path: s, status: 404, durationMS: 1, id: s, remote: s, userAgent: s, token: s, err: s})
 	}
+	for _, tm := range []time.Time{time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC),
+		time.Date(1, 1, 1, 0, 0, 0, 1e6, time.UTC), base.In(time.FixedZone("GMT", 0)), time.Date(2028, 2, 29, 9, 5, 7, 7e6, time.UTC)} {
+		check(requestLine{time: tm, method: "GET", path: "/", status: 200, durationMS: 1, id: "x", remote: "r", userAgent: "u"})
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	pick := func() string {
 		if rng.IntN(3) == 0 {
