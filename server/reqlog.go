@@ -49,7 +49,7 @@ func appendRequestLine(b []byte, l *requestLine) []byte {
 	b = append(b, "time="...)
 	// slog's text handler prints times as RFC 3339 with exactly three
 	// digits of milliseconds, truncated (not rounded).
-	b = appendLogTime(b, l.time)
+	b = l.time.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, " level=INFO msg=request method="...)
 	b = appendLogString(b, l.method)
 	b = append(b, " path="...)
@@ -106,22 +106,4 @@ func logNeedsQuote(s string) bool {
 		i += n
 	}
 	return false
-}
-
-// appendLogTime appends t as "2006-01-02T15:04:05.000Z07:00" formats it.
-// A time in UTC (how serve's clock reads where TZ is unset, as under
-// systemd) is formatted digit by digit, which costs a fraction of the
-// layout-driven AppendFormat; any other zone goes through AppendFormat.
-func appendLogTime(b []byte, t time.Time) []byte {
-	if _, off := t.Zone(); off != 0 || t.Year() < 0 || t.Year() > 9999 {
-		return t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
-	}
-	y, mo, d := t.Date()
-	h, mi, sec := t.Clock()
-	ms := t.Nanosecond() / 1e6
-	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
-		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
-		byte('0'+sec/10), byte('0'+sec%10), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
-	return b
 }
