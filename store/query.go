@@ -345,59 +345,59 @@ func (c *compiler) indexed(e scim.Expr) bool {
 	case *scim.Or:
 		return c.indexed(x.L) && c.indexed(x.R)
 	case *scim.Compare:
-		if x.Op != scim.OpEq || x.Value == nil {
-			return false
-		}
-		t, err := c.rt.Resolve(x.Path)
-		if err != nil {
-			return false
-		}
+		key, t, ok := c.eqKey(x)
 		switch {
-		case t.Common == "id" || t.Common == "externalId":
+		case !ok:
+			return false
+		case key != "":
 			return true
 		case t.Common != "" || t.Attr == nil || t.Sub != nil:
 			return false
-		case t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema:
-			return true // the name's key column is UNIQUE
 		}
 		path := []string{t.Attr.Name}
 		if t.InExtension(c.rt) {
 			path = []string{t.Schema.ID, t.Attr.Name}
 		}
 		saved := len(c.args)
-		_, ok := c.declared(t.Attr, path, x.Op, x.Value)
+		_, ok = c.declared(t.Attr, path, x.Op, x.Value)
 		c.args = c.args[:saved]
 		return ok
 	}
 	return false
 }
 
+// eqKey resolves x when it is an eq with a value (not null), and names the
+// key column it compares: "id", "externalId", "name" (userName, a group's
+// displayName; its key column is UNIQUE), or "" for any other attribute.
+// ok is false for anything else.
+func (c *compiler) eqKey(x *scim.Compare) (key string, t scim.Target, ok bool) {
+	if x.Op != scim.OpEq || x.Value == nil {
+		return "", t, false
+	}
+	t, err := c.rt.Resolve(x.Path)
+	if err != nil {
+		return "", t, false
+	}
+	switch {
+	case t.Common == "id" || t.Common == "externalId":
+		return t.Common, t, true
+	case t.Common == "" && t.Attr != nil && t.Sub == nil && t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema:
+		return "name", t, true
+	}
+	return "", t, true
+}
+
 // unique reports whether filter e matches at most one resource by itself:
-// eq on id or on the name (userName, group displayName), whose key columns
-// are UNIQUE, alone or on either side of an and. (externalId is not
-// unique: many resources may share one.)
+// eq on id or on the name, whose key columns are UNIQUE, alone or on
+// either side of an and. (externalId is not unique: many resources may
+// share one.)
 func (c *compiler) unique(e scim.Expr) bool {
 	switch x := e.(type) {
 	case *scim.And:
 		return c.unique(x.L) || c.unique(x.R)
 	case *scim.Compare:
-		if x.Op != scim.OpEq || x.Value == nil {
-			return false
-		}
-		if _, ok := x.Value.(string); !ok {
-			return false
-		}
-		t, err := c.rt.Resolve(x.Path)
-		if err != nil {
-			return false
-		}
-		switch {
-		case t.Common == "id":
-			return true
-		case t.Common != "" || t.Attr == nil || t.Sub != nil:
-			return false
-		}
-		return t.Attr.Name == c.k.nameAttr && t.Schema == c.rt.Schema
+		key, _, _ := c.eqKey(x)
+		return key == "id" || key == "name"
 	}
 	return false
 }
