@@ -19,8 +19,28 @@ func countOutbox(t *testing.T, s *Store) int {
 	return n
 }
 
+// newEvents reads an endpoint's new events and wants n of them.
+func newEvents(t *testing.T, s *Store, ep string, n int) ([]*OutboxEvent, int64) {
+	t.Helper()
+	evs, hi, err := s.NewEvents(context.Background(), ep, nil, 100)
+	if err != nil || len(evs) != n {
+		t.Fatalf("new events for %s: %d, %v; want %d", ep, len(evs), err, n)
+	}
+	return evs, hi
+}
+
+func countDeliveryRows(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM webhook_deliveries`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // TestOutboxRetention: [events] retention prunes events every endpoint is
-// done with, and never one still pending.
+// done with, and never one still pending; an event delivered at once
+// leaves no delivery row.
 func TestOutboxRetention(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{Events: func(string) bool { return true }})
@@ -35,20 +55,23 @@ func TestOutboxRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	future := time.Now().Add(time.Hour)
-	// Not yet fanned out to anyone: kept.
+	// Past no endpoint's cursor yet: kept.
 	if n, err := s.PruneOutbox(ctx, future, []string{"a", "b"}); err != nil || n != 0 {
-		t.Fatalf("prune before fan-out = %d, %v; want 0", n, err)
+		t.Fatalf("prune before delivery = %d, %v; want 0", n, err)
 	}
-	for _, ep := range []string{"a", "b"} {
-		if _, err := s.FanOut(ctx, ep, nil, 100); err != nil {
-			t.Fatal(err)
-		}
+	// a takes it at once; b's first attempt fails.
+	evs, hi := newEvents(t, s, "a", 1)
+	ev := evs[0]
+	if err := s.Settle(ctx, "a", []DeliveryResult{{Seq: ev.Seq, New: true, ResourceID: ev.ResourceID, Since: ev.Time, Attempts: 1, Delivered: true}}, hi); err != nil {
+		t.Fatal(err)
 	}
-	p, err := s.PendingDeliveries(ctx, "a", 10)
-	if err != nil || len(p) != 1 {
-		t.Fatalf("pending for a: %v, %v", p, err)
+	if n := countDeliveryRows(t, s); n != 0 {
+		t.Errorf("an event delivered at once left %d delivery rows", n)
 	}
-	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
+	newEvents(t, s, "a", 0)
+	evs, hi = newEvents(t, s, "b", 1)
+	if err := s.Settle(ctx, "b", []DeliveryResult{{Seq: evs[0].Seq, New: true, ResourceID: evs[0].ResourceID, Since: evs[0].Time,
+		Attempts: 1, NextAt: time.Now().Add(time.Second), Error: "HTTP 500"}}, hi); err != nil {
 		t.Fatal(err)
 	}
 	// Delivered to a, still pending for b: kept.
@@ -56,10 +79,10 @@ func TestOutboxRetention(t *testing.T) {
 		t.Errorf("pruned %d events still pending for b", n)
 	}
 	pb, err := s.PendingDeliveries(ctx, "b", 10)
-	if err != nil || len(pb) != 1 {
-		t.Fatalf("pending for b: %v, %v", pb, err)
+	if err != nil || len(pb) != 1 || pb[0].Seq != ev.Seq || pb[0].Attempts != 1 || !pb[0].Since.Equal(ev.Time) {
+		t.Fatalf("pending for b: %+v, %v; want event %d after one attempt, since its commit %v", pb, err, ev.Seq, ev.Time)
 	}
-	if err := s.RecordDeliveries(ctx, "b", []DeliveryResult{{Seq: pb[0].Seq, Since: pb[0].Since, Attempts: 3, Failed: true, Error: "HTTP 500"}}); err != nil {
+	if err := s.Settle(ctx, "b", []DeliveryResult{{Seq: pb[0].Seq, Since: pb[0].Since, Attempts: 3, Failed: true, Error: "HTTP 500"}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	// Done with everywhere, but younger than the retention: kept.
@@ -76,14 +99,11 @@ func TestOutboxRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ep := range []string{"a", "b"} {
-		if n, err := s.FanOut(ctx, ep, nil, 100); err != nil || n != 1 {
-			t.Fatalf("fan-out of the event after the newest to %s passed %d, %v; want 1", ep, n, err)
+		evs, hi := newEvents(t, s, ep, 1)
+		if evs[0].Seq <= ev.Seq {
+			t.Fatalf("new event for %s after a new commit: %d, want past %d", ep, evs[0].Seq, ev.Seq)
 		}
-		p, _ := s.PendingDeliveries(ctx, ep, 10)
-		if len(p) != 1 || p[0].Seq <= pb[0].Seq {
-			t.Fatalf("pending for %s after a new event: %v", ep, p)
-		}
-		if err := s.RecordDeliveries(ctx, ep, []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
+		if err := s.Settle(ctx, ep, []DeliveryResult{{Seq: evs[0].Seq, New: true, ResourceID: evs[0].ResourceID, Since: evs[0].Time, Attempts: 1, Delivered: true}}, hi); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,28 +113,97 @@ func TestOutboxRetention(t *testing.T) {
 	if n := countOutbox(t, s); n != 1 {
 		t.Errorf("%d outbox rows left, want the newest", n)
 	}
-	var d int
-	s.r.QueryRow(`SELECT count(*) FROM webhook_deliveries`).Scan(&d)
-	if d != 0 {
-		t.Errorf("%d delivery rows left after their event was pruned", d)
+	if n := countDeliveryRows(t, s); n != 0 {
+		t.Errorf("%d delivery rows left after their event was pruned", n)
 	}
 	if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "r3@x"}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.FanOut(ctx, "a", nil, 100); n != 1 {
-		t.Errorf("fan-out after pruning passed %d events, want 1", n)
+	evs, hi = newEvents(t, s, "a", 1)
+	if err := s.Settle(ctx, "a", []DeliveryResult{{Seq: evs[0].Seq, New: true, ResourceID: evs[0].ResourceID, Since: evs[0].Time,
+		Attempts: 1, NextAt: time.Now(), Error: "HTTP 503"}}, hi); err != nil {
+		t.Fatal(err)
 	}
 	// An outcome is not recorded over a replay made while it was sent.
-	p, _ = s.PendingDeliveries(ctx, "a", 10)
+	p, _ := s.PendingDeliveries(ctx, "a", 10)
 	time.Sleep(2 * time.Millisecond) // since has millisecond resolution
 	if _, err := s.ReplayWebhook(ctx, "a", nil, time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RecordDeliveries(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 1, Delivered: true}}); err != nil {
+	if err := s.Settle(ctx, "a", []DeliveryResult{{Seq: p[0].Seq, Since: p[0].Since, Attempts: 2, Delivered: true}}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if p2, _ := s.PendingDeliveries(ctx, "a", 10); len(p2) != 2 || p2[1].Seq != p[0].Seq {
 		t.Errorf("the replayed event is no longer pending: %v", p2)
+	}
+}
+
+// TestNewEventsPastRows: a round that stopped early leaves the cursor
+// before its first untried event, and rows for the events it tried past
+// it. NewEvents does not return those again, the backlog counts each event
+// once, and Settle never moves a cursor back.
+func TestNewEventsPastRows(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{Events: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.SetupWebhooks(ctx, []string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": fmt.Sprintf("p%d@x", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, _ := newEvents(t, s, "a", 3)
+	// The second and third failed; the first was never tried.
+	var res []DeliveryResult
+	for _, ev := range evs[1:] {
+		res = append(res, DeliveryResult{Seq: ev.Seq, New: true, ResourceID: ev.ResourceID, Since: ev.Time, Attempts: 1, NextAt: time.Now(), Error: "refused"})
+	}
+	if err := s.Settle(ctx, "a", res, evs[0].Seq-1); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := newEvents(t, s, "a", 1)
+	if again[0].Seq != evs[0].Seq {
+		t.Errorf("new events after the stopped round: %d, want the untried %d", again[0].Seq, evs[0].Seq)
+	}
+	w, err := s.WebhookStatus(ctx, "a", nil)
+	if err != nil || w.Backlog != 3 {
+		t.Errorf("backlog %+v, %v; want 3 (two pending rows, one event past the cursor)", w, err)
+	}
+	for _, c := range []int64{evs[2].Seq, evs[0].Seq} {
+		if err := s.Settle(ctx, "a", nil, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cur int64
+	if err := s.r.QueryRow(`SELECT cursor FROM webhook_endpoints WHERE name = 'a'`).Scan(&cur); err != nil || cur != evs[2].Seq {
+		t.Errorf("cursor %d, %v; want %d: Settle moved it back", cur, err, evs[2].Seq)
+	}
+}
+
+// TestTypeMatches: the Go form of an endpoint's patterns selects what the
+// SQL form (GLOB) does.
+func TestTypeMatches(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, pats := range [][]string{nil, {"user.*"}, {"group.members.*", "user.deleted"}, {"group.*"}, {"user.created"}} {
+		cond, args := typeMatch(pats)
+		for _, typ := range EventTypes {
+			var want bool
+			if err := s.r.QueryRow(`SELECT `+strings.ReplaceAll(cond, "type", "?1")+``, append([]any{typ}, args...)...).Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+			if got := typeMatches(pats, typ); got != want {
+				t.Errorf("%v %s: %v, GLOB says %v", pats, typ, got, want)
+			}
+		}
 	}
 }
 
@@ -284,8 +373,8 @@ func TestOutboxMigrationKeepsCursorsValid(t *testing.T) {
 		if _, err := s.Create(ctx, Actor{}, Users, map[string]any{"userName": "after@x"}); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := s.FanOut(ctx, "a", nil, 100); err != nil || n != 1 {
-			t.Errorf("%d events kept: the first event after the upgrade passed %d, %v; want 1", kept, n, err)
+		if evs, _, err := s.NewEvents(ctx, "a", nil, 100); err != nil || len(evs) != 1 {
+			t.Errorf("%d events kept: the first event after the upgrade gave %d new events, %v; want 1", kept, len(evs), err)
 		}
 		s.Close()
 	}

@@ -4,11 +4,17 @@ package store
 // keeps in the database, so that delivery survives restarts and kill -9 and
 // the admin commands (scimd webhooks ...) can act beside a running server.
 //
-// Fan-out: the request path writes one outbox row per change; each
-// endpoint has a cursor over the outbox, and FanOut turns the rows past it
-// that the endpoint subscribes to into delivery rows, in one transaction
-// with the cursor's move. Delivery state is therefore per endpoint, while
-// the event (and its webhook-id) is shared.
+// The request path writes one outbox row per change. Each endpoint has a
+// cursor over the outbox: a delivery round reads the events past it
+// (NewEvents, on the read pool), sends them, and then, in one transaction
+// (Settle), moves the cursor and records the counts. An event gets a
+// delivery row only when it was not delivered at once: it failed and
+// waits for a retry, or an earlier event of its resource is waiting (so
+// that each resource's events arrive in commit order), or the admin
+// commands asked for it (retry, replay). On the common path, then, an
+// event costs the writer nothing beyond its outbox row: no row per event
+// made at fan-out and deleted on delivery. Delivery state is per endpoint,
+// while the event (and its webhook-id) is shared.
 
 import (
 	"context"
@@ -82,19 +88,25 @@ type Delivery struct {
 	ResourceID string
 	Attempts   int
 	NextAt     time.Time // zero: due now
-	Since      time.Time // when it became pending; max_age counts from here
+	Since      time.Time // when it became pending (a new event: its commit; retry, replay: then); max_age counts from here
 }
 
-// DeliveryResult is the outcome of one attempt.
+// DeliveryResult is the outcome of one attempt, or, for a new event
+// (New), of its first attempt or of its not being tried.
 type DeliveryResult struct {
-	Seq       int64
-	Since     time.Time // the Delivery's Since: an outcome is not recorded over a retry or replay made meanwhile
-	Attempts  int       // attempts made, this one included
-	Delivered bool      // a 2xx answer
-	Failed    bool      // given up: max_age passed
-	Gone      bool      // 410: pause the endpoint, keep the event pending
-	NextAt    time.Time // when to try again, if neither
-	Error     string    // what went wrong, without secrets
+	Seq int64
+	// New: the event came from NewEvents and has no delivery row; one is
+	// made unless it was delivered. Attempts 0 and no error: it was not
+	// tried, because an earlier event of its resource is pending.
+	New        bool
+	ResourceID string    // for New
+	Since      time.Time // the Delivery's Since (a New event's commit time): an outcome is not recorded over a retry or replay made meanwhile
+	Attempts   int       // attempts made, this one included
+	Delivered  bool      // a 2xx answer
+	Failed     bool      // given up: max_age passed
+	Gone       bool      // 410: pause the endpoint, keep the event pending
+	NextAt     time.Time // when to try again, if neither
+	Error      string    // what went wrong, without secrets
 }
 
 // WebhookState is what the database knows about one endpoint.
@@ -107,7 +119,7 @@ type WebhookState struct {
 	LastErrorAt *time.Time
 	Delivered   int64 // events delivered, all time
 	Failed      int64 // events given up on, all time
-	Backlog     int64 // events not yet delivered (pending, or not yet fanned out)
+	Backlog     int64 // events not yet delivered (pending, or past the cursor)
 	Oldest      *time.Time
 }
 
@@ -146,43 +158,61 @@ func (s *Store) SetupWebhooks(ctx context.Context, names []string) error {
 	})
 }
 
-// FanOut creates delivery rows for up to limit outbox rows past the
-// endpoint's cursor, for the types it subscribes to, and moves the cursor.
-// It returns how many outbox rows it passed.
-func (s *Store) FanOut(ctx context.Context, name string, patterns []string, limit int) (int64, error) {
-	var passed int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var err error
-		passed, err = s.fanOut(tx, name, patterns, limit)
-		return err
-	})
-	return passed, err
+// NewEvents reads, on the read pool, up to limit events past the
+// endpoint's cursor: those it subscribes to and that have no delivery row
+// yet (a round that stopped early leaves rows past the cursor), in commit
+// order. hi is the highest seq it looked at, subscribed to or not; 0 when
+// there was nothing past the cursor. Nothing is written: the round that
+// sends them moves the cursor (Settle).
+func (s *Store) NewEvents(ctx context.Context, name string, patterns []string, limit int) (events []*OutboxEvent, hi int64, err error) {
+	// data '' is a resource event whose document its resource's row still
+	// holds (emitResource).
+	rows, err := s.r.QueryContext(ctx, `SELECT o.seq, o.msg_id, o.type, o.time, o.resource_id,
+			CASE WHEN o.data <> '' THEN o.data
+				WHEN o.type GLOB 'user.*' THEN coalesce((SELECT doc FROM users WHERE id = o.resource_id), '')
+				ELSE coalesce((SELECT doc FROM groups WHERE id = o.resource_id), '') END,
+			o.created, o.modified, o.version, o.refs,
+			EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint = ?1 AND d.seq = o.seq)
+		FROM outbox o WHERE o.seq > (SELECT cursor FROM webhook_endpoints WHERE name = ?1) ORDER BY o.seq LIMIT ?2`, name, limit)
+	if err != nil {
+		return nil, 0, classify(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e    OutboxEvent
+			at   string
+			done bool
+		)
+		if err := rows.Scan(&e.Seq, &e.MsgID, &e.Type, &at, &e.ResourceID, &e.data, &e.created, &e.modified, &e.version, &e.refs, &done); err != nil {
+			return nil, 0, err
+		}
+		hi = e.Seq
+		if done || !typeMatches(patterns, e.Type) {
+			continue
+		}
+		e.Time = parseTime(at)
+		events = append(events, &e)
+	}
+	return events, hi, classify(rows.Err())
 }
 
-func (s *Store) fanOut(tx *sql.Tx, name string, patterns []string, limit int) (int64, error) {
-	var cur, hi, passed int64
-	q := s.writeQ(tx)
-	if err := q.QueryRow(`SELECT cursor FROM webhook_endpoints WHERE name = ?`, name).Scan(&cur); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return 0, ErrNoWebhook
+// typeMatches is typeMatch in Go: whether typ is one of the endpoint's
+// types or under one of its "prefix.*" patterns.
+func typeMatches(patterns []string, typ string) bool {
+	if len(patterns) == 0 {
+		return true
+	}
+	for _, p := range patterns {
+		if pre, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(typ, pre) {
+				return true
+			}
+		} else if p == typ {
+			return true
 		}
-		return 0, classify(err)
 	}
-	if err := q.QueryRow(`SELECT coalesce(max(seq), 0), count(*) FROM (SELECT seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?)`, cur, limit).
-		Scan(&hi, &passed); err != nil {
-		return 0, classify(err)
-	}
-	if passed == 0 {
-		return 0, nil
-	}
-	cond, args := typeMatch(patterns)
-	a := append([]any{name, s.stamp(), cur, hi}, args...)
-	if _, err := q.Exec(`INSERT OR IGNORE INTO webhook_deliveries (endpoint, seq, resource_id, since)
-		SELECT ?, seq, resource_id, ? FROM outbox WHERE seq > ? AND seq <= ? AND `+cond, a...); err != nil {
-		return 0, classify(err)
-	}
-	_, err := q.Exec(`UPDATE webhook_endpoints SET cursor = ? WHERE name = ?`, hi, name)
-	return passed, classify(err)
+	return false
 }
 
 // PendingDeliveries lists up to limit pending deliveries of an endpoint in
@@ -258,43 +288,28 @@ func (s *Store) OutboxEvents(ctx context.Context, seqs []int64) (map[int64]*Outb
 	return out, nil
 }
 
-// RecordDeliveries stores the outcomes of a round of attempts, and the
-// endpoint's counters, in one transaction.
-func (s *Store) RecordDeliveries(ctx context.Context, name string, results []DeliveryResult) error {
-	if len(results) == 0 {
+// Settle stores the outcomes of a round, the endpoint's counters, and the
+// cursor's move past the new events the round covered (delivered, or
+// given a delivery row here), in one transaction: a round costs the writer
+// one job, however many events it sent. An event delivered but not yet
+// settled when the process dies is sent again (at-least-once, the same
+// webhook-id). cursor 0 leaves the cursor where it is.
+func (s *Store) Settle(ctx context.Context, name string, results []DeliveryResult, cursor int64) error {
+	if len(results) == 0 && cursor == 0 {
 		return nil
 	}
-	return s.write(ctx, func(tx *sql.Tx) error { return s.record(tx, name, results) })
-}
-
-// Advance is RecordDeliveries and FanOut in one transaction, so that a
-// delivery round costs the writer one job (and one commit), however many
-// events it delivered.
-func (s *Store) Advance(ctx context.Context, name string, results []DeliveryResult, patterns []string, limit int) (int64, error) {
-	var passed int64
-	if len(results) == 0 {
-		// Nothing to record: look on the read pool whether there is
-		// anything new, so an idle deliverer never takes the writer.
-		var news bool
-		if err := s.r.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(seq), 0) FROM outbox) > coalesce((SELECT cursor FROM webhook_endpoints WHERE name = ?), 0)`, name).
-			Scan(&news); err != nil {
-			return 0, classify(err)
-		}
-		if !news {
-			return 0, nil
-		}
-	}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
 		if len(results) > 0 {
 			if err := s.record(tx, name, results); err != nil {
 				return err
 			}
 		}
-		var err error
-		passed, err = s.fanOut(tx, name, patterns, limit)
-		return err
+		if cursor == 0 {
+			return nil
+		}
+		_, err := s.writeQ(tx).Exec(`UPDATE webhook_endpoints SET cursor = max(cursor, ?) WHERE name = ?`, cursor, name)
+		return classify(err)
 	})
-	return passed, err
 }
 
 func (s *Store) record(tx *sql.Tx, name string, results []DeliveryResult) error {
@@ -305,23 +320,43 @@ func (s *Store) record(tx *sql.Tx, name string, results []DeliveryResult) error 
 	var errText string
 	for _, r := range results {
 		var err error
+		since := r.Since.UTC().Format(timeFormat)
 		switch {
 		case r.Delivered:
 			delivered++
 			lastOK = true
+			if r.New {
+				continue
+			}
 			// Only the count is kept: the event itself stays in the
 			// outbox for replay until the retention passes.
-			_, err = q.Exec(`DELETE FROM webhook_deliveries WHERE endpoint = ? AND seq = ? AND since = ?`, name, r.Seq, r.Since.UTC().Format(timeFormat))
+			_, err = q.Exec(`DELETE FROM webhook_deliveries WHERE endpoint = ? AND seq = ? AND since = ?`, name, r.Seq, since)
 		case r.Failed:
 			failed++
 			lastErr, errText = true, r.Error
+			if r.New {
+				_, err = q.Exec(`INSERT OR IGNORE INTO webhook_deliveries (endpoint, seq, resource_id, state, attempts, since, done_at, last_error)
+					VALUES (?, ?, ?, 2, ?, ?, ?, ?)`, name, r.Seq, r.ResourceID, r.Attempts, since, now, r.Error)
+				break
+			}
 			_, err = q.Exec(`UPDATE webhook_deliveries SET state = 2, attempts = ?, done_at = ?, last_error = ? WHERE endpoint = ? AND seq = ? AND since = ?`,
-				r.Attempts, now, r.Error, name, r.Seq, r.Since.UTC().Format(timeFormat))
+				r.Attempts, now, r.Error, name, r.Seq, since)
 		default:
-			lastErr, errText = true, r.Error
+			if r.Error != "" {
+				lastErr, errText = true, r.Error
+			}
 			gone = gone || r.Gone
+			next := ""
+			if !r.NextAt.IsZero() {
+				next = r.NextAt.UTC().Format(timeFormat)
+			}
+			if r.New {
+				_, err = q.Exec(`INSERT OR IGNORE INTO webhook_deliveries (endpoint, seq, resource_id, attempts, since, next_at, last_error)
+					VALUES (?, ?, ?, ?, ?, ?, ?)`, name, r.Seq, r.ResourceID, r.Attempts, since, next, r.Error)
+				break
+			}
 			_, err = q.Exec(`UPDATE webhook_deliveries SET attempts = ?, next_at = ?, last_error = ? WHERE endpoint = ? AND seq = ? AND state = 0 AND since = ?`,
-				r.Attempts, r.NextAt.UTC().Format(timeFormat), r.Error, name, r.Seq, r.Since.UTC().Format(timeFormat))
+				r.Attempts, next, r.Error, name, r.Seq, since)
 		}
 		if err != nil {
 			return classify(err)
@@ -345,7 +380,8 @@ func (s *Store) record(tx *sql.Tx, name string, results []DeliveryResult) error 
 }
 
 // WebhookStatus reads an endpoint's state and backlog: pending deliveries
-// plus outbox rows not yet fanned out that it subscribes to.
+// plus the events past its cursor that it subscribes to and that have no
+// delivery row.
 func (s *Store) WebhookStatus(ctx context.Context, name string, patterns []string) (*WebhookState, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -376,7 +412,8 @@ func (s *Store) WebhookStatus(ctx context.Context, name string, patterns []strin
 	cond, args := typeMatch(patterns)
 	var more int64
 	var first sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), min(time) FROM outbox WHERE seq > ? AND `+cond, append([]any{cur}, args...)...).
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), min(time) FROM outbox o WHERE seq > ?
+			AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint = ? AND d.seq = o.seq) AND `+cond, append([]any{cur, name}, args...)...).
 		Scan(&more, &first); err != nil {
 		return nil, classify(err)
 	}

@@ -35,12 +35,10 @@ type Options struct {
 
 // Tuning of the deliverer.
 const (
-	// window is how many pending deliveries one round looks at. Each
-	// resource's earliest is eligible, so one round sends up to window
-	// events to as many resources.
+	// window is how many pending deliveries, and how many new events, one
+	// round looks at. Of the pending, each resource's earliest is
+	// eligible; new events are sent in order per resource.
 	window = 1000
-	// fanOutBatch bounds one fan-out transaction.
-	fanOutBatch = 5000
 	// conns is how many attempts run at once per endpoint.
 	conns = 16
 	// poll is how often the deliverer looks at the database for what the
@@ -253,61 +251,28 @@ func (r *runner) refresh(ctx context.Context) bool {
 	return w.Paused != nil
 }
 
-// run is the endpoint's loop: fan out, pick each resource's earliest
-// pending event that is due, send those concurrently, record the outcomes
-// in one transaction, repeat; sleep when nothing is due. paused is the
-// state refresh just read.
+// run is the endpoint's loop: read the pending deliveries and the new
+// events, send each resource's due ones concurrently, settle the outcomes
+// and the cursor in one transaction, repeat; sleep when nothing is due.
+// paused is the state refresh just read.
 func (r *runner) run(ctx context.Context, paused bool) {
 	last := time.Now()
-	var done []store.DeliveryResult // outcomes of the last round, not yet recorded
-	small := false                  // the last round was small (see coalesce)
-	defer func() {
-		// Stopping: what was delivered must not be sent again after the
-		// restart.
-		if err := r.d.st.RecordDeliveries(context.WithoutCancel(ctx), r.ep.Name, done); err != nil {
-			r.d.log.Warn("webhooks: recording deliveries failed; they will be sent again", "webhook", r.ep.Name, "error", err)
-		}
-	}()
+	small := false // the last round was small (see coalesce)
 	for ctx.Err() == nil {
 		if time.Since(last) >= poll {
 			paused = r.refresh(ctx)
 			last = time.Now()
 		}
-		if paused && len(done) == 0 {
+		if paused {
 			r.sleep(ctx, time.Now().Add(poll))
 			continue
 		}
-		// Record the last round and take in new events: one transaction.
-		for {
-			n, err := r.d.st.Advance(ctx, r.ep.Name, done, r.ep.Events, fanOutBatch)
-			if err != nil {
-				if ctx.Err() == nil {
-					r.d.log.Warn("webhooks: recording deliveries or reading new events failed", "webhook", r.ep.Name, "error", err)
-				}
-				r.sleep(ctx, time.Now().Add(poll))
-				break
-			}
-			gone := false
-			for _, res := range done {
-				gone = gone || res.Gone
-			}
-			done = nil
-			if gone {
-				paused = r.refresh(ctx)
-			}
-			if n < fanOutBatch {
-				break
-			}
-		}
-		if paused || ctx.Err() != nil {
-			continue
-		}
 		if small {
-			// The last round was small: its outcomes are recorded; let
-			// more commits gather before the next. Each round has a fixed
-			// cost (a writer transaction, two reads), which at a steady
-			// trickle of writes would otherwise be paid per event; 50 ms
-			// of latency is nothing to a receiver.
+			// The last round was small: let more commits gather before
+			// the next. Each round has a fixed cost (a writer transaction,
+			// two reads), which at a steady trickle of writes would
+			// otherwise be paid per event; 50 ms of latency is nothing to
+			// a receiver.
 			small = false
 			t := time.NewTimer(coalesceWait)
 			select {
@@ -322,16 +287,24 @@ func (r *runner) run(ctx context.Context, paused bool) {
 			continue
 		}
 		pending, err := r.d.st.PendingDeliveries(ctx, r.ep.Name, window)
+		var fresh []*store.OutboxEvent
+		var hi int64
+		if err == nil && len(pending) < window {
+			// Every pending delivery is in hand, so it is known which
+			// resources have one; with a full window the pending drain
+			// first.
+			fresh, hi, err = r.d.st.NewEvents(ctx, r.ep.Name, r.ep.Events, window)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
-				r.d.log.Warn("webhooks: reading pending events failed", "webhook", r.ep.Name, "error", err)
+				r.d.log.Warn("webhooks: reading pending or new events failed", "webhook", r.ep.Name, "error", err)
 			}
 			r.sleep(ctx, time.Now().Add(poll))
 			continue
 		}
 		now := time.Now()
 		due, next := heads(pending, now)
-		if len(due) == 0 {
+		if len(due) == 0 && hi == 0 {
 			wake := now.Add(poll)
 			if !next.IsZero() && next.Before(wake) {
 				wake = next
@@ -339,8 +312,21 @@ func (r *runner) run(ctx context.Context, paused bool) {
 			r.sleep(ctx, wake)
 			continue
 		}
-		done = r.round(ctx, due)
-		small = len(due) < coalesce
+		done, cursor := r.round(ctx, pending, due, fresh, hi)
+		// Settled even when stopping: what was delivered must not be sent
+		// again after the restart.
+		if err := r.d.st.Settle(context.WithoutCancel(ctx), r.ep.Name, done, cursor); err != nil {
+			r.d.log.Warn("webhooks: recording deliveries failed; they will be sent again", "webhook", r.ep.Name, "error", err)
+			r.sleep(ctx, time.Now().Add(poll))
+			continue
+		}
+		for _, res := range done {
+			if res.Gone {
+				paused = r.refresh(ctx)
+				break
+			}
+		}
+		small = len(due)+len(fresh) < coalesce
 	}
 }
 
@@ -381,83 +367,169 @@ func (r *runner) sleep(ctx context.Context, until time.Time) {
 	}
 }
 
-// round sends one event to each of the due resources, conns at a time,
-// and returns the outcomes for the caller to record.
-func (r *runner) round(ctx context.Context, due []store.Delivery) []store.DeliveryResult {
-	seqs := make([]int64, len(due))
-	for i, p := range due {
-		seqs[i] = p.Seq
-	}
-	events, err := r.d.st.OutboxEvents(ctx, seqs)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.d.log.Warn("webhooks: reading events failed", "webhook", r.ep.Name, "error", err)
+// job is the work of one resource in a round: the retry of its earliest
+// pending delivery, or its new events in commit order.
+type job struct {
+	head  *store.Delivery
+	ev    *store.OutboxEvent // head's event
+	chain []*store.OutboxEvent
+}
+
+// round sends, conns at a time, the due pending deliveries and the new
+// events (hi is the highest seq NewEvents looked at), and returns the
+// outcomes for the caller to settle and how far the cursor may move: past
+// every new event that was delivered or has an outcome here. A new event
+// of a resource with a pending delivery is not tried: it gets a row behind
+// that delivery, so the resource's events keep their order.
+func (r *runner) round(ctx context.Context, pending, due []store.Delivery, fresh []*store.OutboxEvent, hi int64) ([]store.DeliveryResult, int64) {
+	var jobs []job
+	if len(due) > 0 {
+		seqs := make([]int64, len(due))
+		for i, p := range due {
+			seqs[i] = p.Seq
 		}
-		r.sleep(ctx, time.Now().Add(poll))
-		return nil
+		events, err := r.d.st.OutboxEvents(ctx, seqs)
+		if err != nil {
+			if ctx.Err() == nil {
+				r.d.log.Warn("webhooks: reading events failed", "webhook", r.ep.Name, "error", err)
+			}
+			return nil, 0
+		}
+		for i := range due {
+			if ev := events[due[i].Seq]; ev != nil { // nil: pruned meanwhile, nothing to send
+				jobs = append(jobs, job{head: &due[i], ev: ev})
+			}
+		}
 	}
-	results := make([]store.DeliveryResult, len(due))
+	var out []store.DeliveryResult
+	if len(fresh) > 0 {
+		waiting := make(map[string]bool, len(pending))
+		for _, p := range pending {
+			waiting[p.ResourceID] = true
+		}
+		chains := make(map[string]int, len(fresh))
+		for _, ev := range fresh {
+			if waiting[ev.ResourceID] {
+				out = append(out, queued(ev))
+				continue
+			}
+			if i, ok := chains[ev.ResourceID]; ok {
+				jobs[i].chain = append(jobs[i].chain, ev)
+				continue
+			}
+			chains[ev.ResourceID] = len(jobs)
+			jobs = append(jobs, job{chain: []*store.OutboxEvent{ev}})
+		}
+	}
+	results := make([][]store.DeliveryResult, len(jobs))
+	untried := make([]int64, len(jobs)) // the first new event of each job not tried; 0: none
 	sem := make(chan struct{}, conns)
 	var (
 		wg       sync.WaitGroup
 		ok, fail atomic.Int64
 	)
-	for i, p := range due {
-		ev := events[p.Seq]
-		if ev == nil {
-			continue // pruned meanwhile: nothing to send
-		}
+	for i, j := range jobs {
 		sem <- struct{}{}
 		if fail.Load() >= conns && ok.Load() == 0 {
 			// The receiver is down, not one event bad: stop here. The
 			// rest wait for the endpoint's hold (below) instead of each
 			// costing an attempt (up to 10 s when it does not answer).
 			<-sem
+			for k := i; k < len(jobs); k++ {
+				if len(jobs[k].chain) > 0 {
+					untried[k] = jobs[k].chain[0].Seq
+				}
+			}
 			break
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			results[i] = r.attempt(ctx, p, ev)
-			if results[i].Delivered {
-				ok.Add(1)
-			} else if results[i].Seq != 0 {
-				fail.Add(1)
-			}
+			results[i], untried[i] = r.runJob(ctx, j, &ok, &fail)
 		})
 	}
 	wg.Wait()
-	if ok.Load() == 0 && fail.Load() > 0 {
-		// Nothing got through: hold the whole endpoint until the earliest
-		// retry, so events not tried in this round follow the backoff too.
-		var hold time.Time
-		for _, res := range results {
-			if res.Seq != 0 && !res.Failed && !res.Gone && (hold.IsZero() || res.NextAt.Before(hold)) {
-				hold = res.NextAt
-			}
+	cursor := hi
+	for _, u := range untried {
+		if u != 0 && u-1 < cursor {
+			cursor = u - 1
 		}
-		r.hold = hold
 	}
-	out := results[:0]
+	for _, rs := range results {
+		out = append(out, rs...)
+	}
+	tried, failed := 0, 0
 	gone := false
-	failed := 0
-	for _, res := range results {
-		if res.Seq == 0 {
-			continue
+	var hold time.Time
+	for _, res := range out {
+		if res.Attempts == 0 && !res.Gone {
+			continue // queued, not tried
 		}
+		tried++
 		gone = gone || res.Gone
 		if !res.Delivered {
 			failed++
+			if !res.Failed && !res.Gone && (hold.IsZero() || res.NextAt.Before(hold)) {
+				hold = res.NextAt
+			}
 		}
-		out = append(out, res)
 	}
-	r.logTransition(out, failed, gone)
-	return out
+	if ok.Load() == 0 && fail.Load() > 0 {
+		// Nothing got through: hold the whole endpoint until the earliest
+		// retry, so events not tried in this round follow the backoff too.
+		r.hold = hold
+	}
+	r.logTransition(out, tried, failed, gone)
+	return out, cursor
+}
+
+// queued is the outcome of a new event that was not tried: a delivery row,
+// due now, behind its resource's earlier pending ones.
+func queued(ev *store.OutboxEvent) store.DeliveryResult {
+	return store.DeliveryResult{Seq: ev.Seq, New: true, ResourceID: ev.ResourceID, Since: ev.Time}
+}
+
+// runJob makes one job's attempts. A chain stops at its first event not
+// delivered; the events after it are queued behind it. untried is the
+// first event of the chain that was not tried because the round was
+// stopped (ctx), 0 when none.
+func (r *runner) runJob(ctx context.Context, j job, ok, fail *atomic.Int64) (out []store.DeliveryResult, untried int64) {
+	count := func(res store.DeliveryResult) {
+		if res.Delivered {
+			ok.Add(1)
+		} else if res.Seq != 0 {
+			fail.Add(1)
+		}
+	}
+	if j.head != nil {
+		res := r.attempt(ctx, *j.head, j.ev)
+		count(res)
+		if res.Seq == 0 {
+			return nil, 0 // stopping: not recorded
+		}
+		return []store.DeliveryResult{res}, 0
+	}
+	for i, ev := range j.chain {
+		res := r.attempt(ctx, store.Delivery{Seq: ev.Seq, ResourceID: ev.ResourceID, Since: ev.Time}, ev)
+		if res.Seq == 0 {
+			return out, ev.Seq // stopping
+		}
+		count(res)
+		res.New, res.ResourceID = true, ev.ResourceID
+		out = append(out, res)
+		if !res.Delivered {
+			for _, later := range j.chain[i+1:] {
+				out = append(out, queued(later))
+			}
+			break
+		}
+	}
+	return out, 0
 }
 
 // logTransition logs when an endpoint starts failing, recovers or is
 // paused, and every event given up on; not every failed attempt, which
 // for a receiver that is down would flood the log.
-func (r *runner) logTransition(out []store.DeliveryResult, failed int, gone bool) {
+func (r *runner) logTransition(out []store.DeliveryResult, tried, failed int, gone bool) {
 	var lastErr string
 	for _, res := range out {
 		if res.Failed {
@@ -471,10 +543,10 @@ func (r *runner) logTransition(out []store.DeliveryResult, failed int, gone bool
 	switch {
 	case gone:
 		r.d.log.Warn("webhooks: the receiver answered 410 Gone: endpoint paused until 'scimd webhooks resume "+r.ep.Name+"'", "webhook", r.ep.Name)
-	case failed > 0 && failed == len(out) && !r.failing:
+	case failed > 0 && failed == tried && !r.failing:
 		r.failing = true
 		r.d.log.Warn("webhooks: delivery failing; retrying with backoff", "webhook", r.ep.Name, "error", lastErr)
-	case failed < len(out) && r.failing:
+	case failed < tried && r.failing:
 		r.failing = false
 		r.d.log.Info("webhooks: delivery recovered", "webhook", r.ep.Name)
 	}

@@ -2,13 +2,16 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -247,5 +250,77 @@ func TestSignReusesState(t *testing.T) {
 		if got, want := ep.sign(id, int64(1614265330+i), body), Sign(key, id, int64(1614265330+i), body); got != want {
 			t.Fatalf("attempt %d: pooled %s, fresh %s", i, got, want)
 		}
+	}
+}
+
+// TestChainStopsAtFailure: a resource's new events are sent in commit
+// order, and when one of them fails, the later ones wait behind it (they
+// are not sent before it succeeds), while other resources' events go on.
+func TestChainStopsAtFailure(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "s.db"), store.Options{Events: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var (
+		mu     sync.Mutex
+		got    = map[string][]string{} // per user, the titles delivered, in order
+		failed bool
+	)
+	rx := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Data struct{ UserName, Title string }
+		}
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Data.UserName == "a@x" && ev.Data.Title == "t1" && !failed {
+			failed = true
+			w.WriteHeader(503)
+			return
+		}
+		got[ev.Data.UserName] = append(got[ev.Data.UserName], ev.Data.Title)
+		w.WriteHeader(204)
+	}))
+	defer rx.Close()
+	ctx := context.Background()
+	if err := st.SetupWebhooks(ctx, []string{"rx"}); err != nil {
+		t.Fatal(err)
+	}
+	// Committed before the deliverer starts, so that one round takes
+	// each user's three events together.
+	for _, name := range []string{"a@x", "b@x"} {
+		u, err := st.Create(ctx, store.Actor{}, store.Users, map[string]any{"userName": name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, title := range []string{"t1", "t2"} {
+			if _, err := st.Replace(ctx, store.Actor{}, store.Users, u.ID, map[string]any{"userName": name, "title": title}, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	key, _ := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	d := New(st, Options{Endpoints: []Endpoint{{Name: "rx", URL: rx.URL, Key: key}}, RetryBase: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Render: func(k store.Kind, r *store.Resource) map[string]any {
+			return map[string]any{"id": r.ID, "userName": r.Doc["userName"], "title": r.Doc["title"]}
+		}})
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	waitStat(t, d, "all six delivered", func(s Stat) bool { return s.Delivered == 6 && s.Backlog == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, u := range []string{"a@x", "b@x"} {
+		if want := []string{"", "t1", "t2"}; !slices.Equal(got[u], want) {
+			t.Errorf("%s: delivered %q, want %q (commit order)", u, got[u], want)
+		}
+	}
+	if !failed {
+		t.Error("the receiver never failed an event")
 	}
 }
