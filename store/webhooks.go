@@ -167,7 +167,7 @@ func (s *Store) SetupWebhooks(ctx context.Context, names []string) error {
 func (s *Store) NewEvents(ctx context.Context, name string, patterns []string, limit int) (events []*OutboxEvent, hi int64, err error) {
 	// data '' is a resource event whose document its resource's row still
 	// holds (emitResource).
-	rows, err := s.r.QueryContext(ctx, `SELECT o.seq, o.msg_id, o.type, o.time, o.resource_id,
+	rows, err := s.ctxQ(ctx, s.r).Query(`SELECT o.seq, o.msg_id, o.type, o.time, o.resource_id,
 			CASE WHEN o.data <> '' THEN o.data
 				WHEN o.type GLOB 'user.*' THEN coalesce((SELECT doc FROM users WHERE id = o.resource_id), '')
 				ELSE coalesce((SELECT doc FROM groups WHERE id = o.resource_id), '') END,
@@ -221,7 +221,7 @@ func typeMatches(patterns []string, typ string) bool {
 func (s *Store) PendingDeliveries(ctx context.Context, name string, limit int) ([]Delivery, error) {
 	// INDEXED BY: without it SQLite walks the primary key, through every
 	// delivered row of the endpoint, to find the few pending ones.
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, resource_id, attempts, next_at, since FROM webhook_deliveries INDEXED BY webhook_pending
+	rows, err := s.ctxQ(ctx, s.r).Query(`SELECT seq, resource_id, attempts, next_at, since FROM webhook_deliveries INDEXED BY webhook_pending
 		WHERE endpoint = ? AND state = 0 ORDER BY seq LIMIT ?`, name, limit)
 	if err != nil {
 		return nil, classify(err)

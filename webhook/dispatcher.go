@@ -44,9 +44,8 @@ const (
 	// poll is how often the deliverer looks at the database for what the
 	// admin commands changed (resume, retry, replay) and refreshes Stats.
 	poll = time.Second
-	// coalesce and coalesceWait: after a round of fewer than coalesce
-	// events, wait coalesceWait before the next.
-	coalesce     = 64
+	// coalesceWait: a round that was not full starts at least this long
+	// after the one before it.
 	coalesceWait = 50 * time.Millisecond
 	// pruneEvery is how often delivered events past retention are pruned.
 	pruneEvery = time.Hour
@@ -257,7 +256,8 @@ func (r *runner) refresh(ctx context.Context) bool {
 // paused is the state refresh just read.
 func (r *runner) run(ctx context.Context, paused bool) {
 	last := time.Now()
-	small := false // the last round was small (see coalesce)
+	var started time.Time // when the last round started
+	full := false         // the last round took a full window
 	for ctx.Err() == nil {
 		if time.Since(last) >= poll {
 			paused = r.refresh(ctx)
@@ -267,14 +267,13 @@ func (r *runner) run(ctx context.Context, paused bool) {
 			r.sleep(ctx, time.Now().Add(poll))
 			continue
 		}
-		if small {
-			// The last round was small: let more commits gather before
-			// the next. Each round has a fixed cost (a writer transaction,
-			// two reads), which at a steady trickle of writes would
-			// otherwise be paid per event; 50 ms of latency is nothing to
-			// a receiver.
-			small = false
-			t := time.NewTimer(coalesceWait)
+		if at := started.Add(coalesceWait); !full && time.Now().Before(at) {
+			// Let commits gather: each round has a fixed cost (a writer
+			// transaction, two reads), which at a steady trickle of writes
+			// would otherwise be paid every few events. An event after a
+			// quiet spell goes at once; in a burst, events wait at most
+			// coalesceWait, which is nothing to a receiver.
+			t := time.NewTimer(time.Until(at))
 			select {
 			case <-ctx.Done():
 			case <-t.C:
@@ -312,6 +311,7 @@ func (r *runner) run(ctx context.Context, paused bool) {
 			r.sleep(ctx, wake)
 			continue
 		}
+		started = now
 		done, cursor := r.round(ctx, pending, due, fresh, hi)
 		// Settled even when stopping: what was delivered must not be sent
 		// again after the restart.
@@ -326,7 +326,7 @@ func (r *runner) run(ctx context.Context, paused bool) {
 				break
 			}
 		}
-		small = len(due)+len(fresh) < coalesce
+		full = len(pending) >= window || len(fresh) >= window
 	}
 }
 
@@ -423,18 +423,25 @@ func (r *runner) round(ctx context.Context, pending, due []store.Delivery, fresh
 	}
 	results := make([][]store.DeliveryResult, len(jobs))
 	untried := make([]int64, len(jobs)) // the first new event of each job not tried; 0: none
-	sem := make(chan struct{}, conns)
+	// conns workers for the round, rather than a goroutine per job, each
+	// of which would grow its stack again for the send.
+	work := make(chan int)
 	var (
 		wg       sync.WaitGroup
 		ok, fail atomic.Int64
 	)
-	for i, j := range jobs {
-		sem <- struct{}{}
+	for range min(conns, len(jobs)) {
+		wg.Go(func() {
+			for i := range work {
+				results[i], untried[i] = r.runJob(ctx, jobs[i], &ok, &fail)
+			}
+		})
+	}
+	for i := range jobs {
 		if fail.Load() >= conns && ok.Load() == 0 {
 			// The receiver is down, not one event bad: stop here. The
 			// rest wait for the endpoint's hold (below) instead of each
 			// costing an attempt (up to 10 s when it does not answer).
-			<-sem
 			for k := i; k < len(jobs); k++ {
 				if len(jobs[k].chain) > 0 {
 					untried[k] = jobs[k].chain[0].Seq
@@ -442,11 +449,9 @@ func (r *runner) round(ctx context.Context, pending, due []store.Delivery, fresh
 			}
 			break
 		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			results[i], untried[i] = r.runJob(ctx, j, &ok, &fail)
-		})
+		work <- i
 	}
+	close(work)
 	wg.Wait()
 	cursor := hi
 	for _, u := range untried {
