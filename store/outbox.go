@@ -83,41 +83,49 @@ func newMsgID() string {
 // into the event: its content never changes. The webhook package renders
 // it when it delivers.
 func (s *Store) emitResource(tx *sql.Tx, typ string, r *Resource) error {
-	if !s.wants(typ) {
-		return nil
-	}
-	var refs any
-	if g, ok := r.Doc["groups"].([]any); ok && len(g) > 0 {
-		b, err := json.Marshal(g)
-		if err != nil {
-			return err
-		}
-		refs = string(b)
-	}
-	q := s.writeQ(tx)
-	res, err := q.Exec(`INSERT INTO outbox (msg_id, type, time, resource_id, data, created, modified, version, refs)
-		VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)`, newMsgID(), typ, s.stamp(), r.ID, r.Created, r.Modified, r.Version, refs)
-	if err != nil {
-		return classify(err)
-	}
-	seq, err := res.LastInsertId()
-	if err != nil {
+	ev, err := s.insertEvent(tx, typ, r)
+	if ev == nil || err != nil {
 		return err
 	}
 	table := "users"
 	if strings.HasPrefix(typ, "group.") {
 		table = "groups"
 	}
+	q := s.writeQ(tx)
 	if r.seq != 0 {
-		_, err = q.Exec(`UPDATE `+table+` SET event_seq = ? WHERE seq = ?`, seq, r.seq)
+		_, err = q.Exec(`UPDATE `+table+` SET event_seq = ? WHERE seq = ?`, ev, r.seq)
 	} else {
-		_, err = q.Exec(`UPDATE `+table+` SET event_seq = ? WHERE id = ?`, seq, r.ID)
+		_, err = q.Exec(`UPDATE `+table+` SET event_seq = ? WHERE id = ?`, ev, r.ID)
 	}
+	return classify(err)
+}
+
+// insertEvent is emitResource without naming the event in the resource's
+// row, for a row not yet inserted: the caller inserts it with event_seq
+// set to the returned seq. It returns nil when no endpoint wants the type.
+func (s *Store) insertEvent(tx *sql.Tx, typ string, r *Resource) (any, error) {
+	if !s.wants(typ) {
+		return nil, nil
+	}
+	var refs any
+	if g, ok := r.Doc["groups"].([]any); ok && len(g) > 0 {
+		b, err := json.Marshal(g)
+		if err != nil {
+			return nil, err
+		}
+		refs = string(b)
+	}
+	res, err := s.writeQ(tx).Exec(`INSERT INTO outbox (msg_id, type, time, resource_id, data, created, modified, version, refs)
+		VALUES (?, ?, ?, ?, '', ?, ?, ?, ?)`, newMsgID(), typ, s.stamp(), r.ID, r.Created, r.Modified, r.Version, refs)
 	if err != nil {
-		return classify(err)
+		return nil, classify(err)
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return nil, err
 	}
 	s.emitted.Store(true)
-	return nil
+	return seq, nil
 }
 
 // emitData stores an event whose data is final: *.deleted and

@@ -128,7 +128,7 @@ func (s *Store) restore(tx *sql.Tx, a Actor, kept int64, r *Resource) (*Resource
 	if err != nil {
 		return nil, err
 	}
-	if err := s.insertRow(tx, users, r, text); err != nil {
+	if err := s.insertRow(tx, users, r, text, nil); err != nil {
 		return nil, err
 	}
 	if _, err := s.writeQ(tx).Exec(`DELETE FROM users_deleted WHERE seq = ?`, kept); err != nil {

@@ -170,8 +170,20 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		if err := s.checkUnique(tx, k, doc, 0); err != nil {
 			return err
 		}
-		r, err := s.insertText(tx, k, doc, text)
+		now := s.stamp()
+		r := &Resource{ID: newID(), Doc: doc, Created: now, Modified: now, Version: 1}
+		typ := EventUserCreated
+		if k == groups {
+			typ = EventGroupCreated
+		}
+		// The event first, so that the row names it (event_seq) as it
+		// is inserted rather than in an UPDATE after; group.created
+		// carries no members, group.members.added follows with them.
+		ev, err := s.insertEvent(tx, typ, r)
 		if err != nil {
+			return err
+		}
+		if err := s.insertRow(tx, k, r, text, ev); err != nil {
 			return err
 		}
 		if k == users {
@@ -183,15 +195,6 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 			if d, err = s.applyMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberReplace, IDs: members}}); err != nil {
 				return err
 			}
-		}
-		typ := EventUserCreated
-		if k == groups {
-			typ = EventGroupCreated
-		}
-		// The event is written before fill adds members: group.created
-		// carries no members, group.members.added follows with them.
-		if err := s.emitResource(tx, typ, r); err != nil {
-			return err
 		}
 		if err := s.emitMembers(tx, r.ID, doc, d.net); err != nil {
 			return err
@@ -220,26 +223,27 @@ func (s *Store) insert(tx *sql.Tx, k *kind, doc map[string]any) (*Resource, erro
 func (s *Store) insertText(tx *sql.Tx, k *kind, doc map[string]any, text string) (*Resource, error) {
 	now := s.stamp()
 	r := &Resource{ID: newID(), Doc: doc, Created: now, Modified: now, Version: 1}
-	if err := s.insertRow(tx, k, r, text); err != nil {
+	if err := s.insertRow(tx, k, r, text, nil); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
 // insertRow stores r (id, dates, version and document text) as a new row
-// and sets r.seq to the row's number, which SQLite picks.
-func (s *Store) insertRow(tx *sql.Tx, k *kind, r *Resource, text string) error {
+// and sets r.seq to the row's number, which SQLite picks. event is the
+// outbox event whose data the row holds (emitResource), or nil.
+func (s *Store) insertRow(tx *sql.Tx, k *kind, r *Resource, text string, event any) error {
 	var err error
 	c := k.columns(r.Doc)
 	var res sql.Result
 	if k == users {
-		res, err = s.writeQ(tx).Exec(`INSERT INTO users (id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), nullable(c.displayName, c.hasDisplay), c.active, text, r.Created, r.Modified, r.Version)
+		res, err = s.writeQ(tx).Exec(`INSERT INTO users (id, user_name, user_name_fold, external_id, display_name, active, doc, created, modified, version, event_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), nullable(c.displayName, c.hasDisplay), c.active, text, r.Created, r.Modified, r.Version, event)
 	} else {
-		res, err = s.writeQ(tx).Exec(`INSERT INTO groups (id, display_name, display_name_fold, external_id, doc, created, modified, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), text, r.Created, r.Modified, r.Version)
+		res, err = s.writeQ(tx).Exec(`INSERT INTO groups (id, display_name, display_name_fold, external_id, doc, created, modified, version, event_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, c.name, c.fold, nullable(c.externalID, c.hasExternal), text, r.Created, r.Modified, r.Version, event)
 	}
 	if err != nil {
 		return s.conflict(tx, k, c.name, 0, err)
