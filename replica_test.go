@@ -331,6 +331,11 @@ func rpKillRestore(t *testing.T, section string) {
 		if round > 0 {
 			s.start()
 		}
+		// The drill's promise is for a replicator that is running: wait
+		// for its first upload (the initial snapshot, which takes a few
+		// seconds on a loaded machine) before the load and the clock to
+		// the kill start.
+		s.waitSynced()
 		before := acked.count()
 		stop := make(chan struct{})
 		wg := rpLoad(s, acked, round, 6, group, stop)
