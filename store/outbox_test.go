@@ -185,28 +185,6 @@ func TestNewEventsPastRows(t *testing.T) {
 	}
 }
 
-// TestTypeMatches: the Go form of an endpoint's patterns selects what the
-// SQL form (GLOB) does.
-func TestTypeMatches(t *testing.T) {
-	s, err := Open(filepath.Join(t.TempDir(), "o.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for _, pats := range [][]string{nil, {"user.*"}, {"group.members.*", "user.deleted"}, {"group.*"}, {"user.created"}} {
-		cond, args := typeMatch(pats)
-		for _, typ := range EventTypes {
-			var want bool
-			if err := s.r.QueryRow(`SELECT `+strings.ReplaceAll(cond, "type", "?1")+``, append([]any{typ}, args...)...).Scan(&want); err != nil {
-				t.Fatal(err)
-			}
-			if got := typeMatches(pats, typ); got != want {
-				t.Errorf("%v %s: %v, GLOB says %v", pats, typ, got, want)
-			}
-		}
-	}
-}
-
 // TestOutboxMemberNet: one request's member changes give the net change:
 // a PUT naming the current members changes nothing; a PUT swapping one
 // member gives one removed and one added.

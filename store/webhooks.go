@@ -165,15 +165,18 @@ func (s *Store) SetupWebhooks(ctx context.Context, names []string) error {
 // there was nothing past the cursor. Nothing is written: the round that
 // sends them moves the cursor (Settle).
 func (s *Store) NewEvents(ctx context.Context, name string, patterns []string, limit int) (events []*OutboxEvent, hi int64, err error) {
-	// data '' is a resource event whose document its resource's row still
-	// holds (emitResource).
+	// The subscription is a column, not a condition, so that hi covers
+	// the events the endpoint does not want too. data '' is a resource
+	// event whose document its resource's row still holds (emitResource).
+	cond, args := typeMatch(patterns)
 	rows, err := s.ctxQ(ctx, s.r).Query(`SELECT o.seq, o.msg_id, o.type, o.time, o.resource_id,
 			CASE WHEN o.data <> '' THEN o.data
 				WHEN o.type GLOB 'user.*' THEN coalesce((SELECT doc FROM users WHERE id = o.resource_id), '')
 				ELSE coalesce((SELECT doc FROM groups WHERE id = o.resource_id), '') END,
 			o.created, o.modified, o.version, o.refs,
-			EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint = ?1 AND d.seq = o.seq)
-		FROM outbox o WHERE o.seq > (SELECT cursor FROM webhook_endpoints WHERE name = ?1) ORDER BY o.seq LIMIT ?2`, name, limit)
+			`+cond+` AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.endpoint = ? AND d.seq = o.seq)
+		FROM outbox o WHERE o.seq > (SELECT cursor FROM webhook_endpoints WHERE name = ?) ORDER BY o.seq LIMIT ?`,
+		append(args, name, name, limit)...)
 	if err != nil {
 		return nil, 0, classify(err)
 	}
@@ -182,37 +185,19 @@ func (s *Store) NewEvents(ctx context.Context, name string, patterns []string, l
 		var (
 			e    OutboxEvent
 			at   string
-			done bool
+			want bool
 		)
-		if err := rows.Scan(&e.Seq, &e.MsgID, &e.Type, &at, &e.ResourceID, &e.data, &e.created, &e.modified, &e.version, &e.refs, &done); err != nil {
+		if err := rows.Scan(&e.Seq, &e.MsgID, &e.Type, &at, &e.ResourceID, &e.data, &e.created, &e.modified, &e.version, &e.refs, &want); err != nil {
 			return nil, 0, err
 		}
 		hi = e.Seq
-		if done || !typeMatches(patterns, e.Type) {
+		if !want {
 			continue
 		}
 		e.Time = parseTime(at)
 		events = append(events, &e)
 	}
 	return events, hi, classify(rows.Err())
-}
-
-// typeMatches is typeMatch in Go: whether typ is one of the endpoint's
-// types or under one of its "prefix.*" patterns.
-func typeMatches(patterns []string, typ string) bool {
-	if len(patterns) == 0 {
-		return true
-	}
-	for _, p := range patterns {
-		if pre, ok := strings.CutSuffix(p, "*"); ok {
-			if strings.HasPrefix(typ, pre) {
-				return true
-			}
-		} else if p == typ {
-			return true
-		}
-	}
-	return false
 }
 
 // PendingDeliveries lists up to limit pending deliveries of an endpoint in
