@@ -170,20 +170,14 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		if err := s.checkUnique(tx, k, doc, 0); err != nil {
 			return err
 		}
-		now := s.stamp()
-		r := &Resource{ID: newID(), Doc: doc, Created: now, Modified: now, Version: 1}
 		typ := EventUserCreated
 		if k == groups {
 			typ = EventGroupCreated
 		}
-		// The event first, so that the row names it (event_seq) as it
-		// is inserted rather than in an UPDATE after; group.created
-		// carries no members, group.members.added follows with them.
-		ev, err := s.insertEvent(tx, typ, r)
+		// group.created carries no members: it is written with the row,
+		// before them; group.members.added follows with them.
+		r, err := s.insertText(tx, k, doc, text, typ)
 		if err != nil {
-			return err
-		}
-		if err := s.insertRow(tx, k, r, text, ev); err != nil {
 			return err
 		}
 		if k == users {
@@ -215,15 +209,25 @@ func (s *Store) insert(tx *sql.Tx, k *kind, doc map[string]any) (*Resource, erro
 	if err != nil {
 		return nil, err
 	}
-	return s.insertText(tx, k, doc, text)
+	return s.insertText(tx, k, doc, text, "")
 }
 
 // insertText is insert with the document already encoded, so callers can
-// encode outside the writer goroutine.
-func (s *Store) insertText(tx *sql.Tx, k *kind, doc map[string]any, text string) (*Resource, error) {
+// encode outside the writer goroutine. event, unless "", is the type of
+// the event whose data the new row's document is (emitResource): it is
+// written first, so that the row names it (event_seq) as it is inserted
+// rather than in an UPDATE after.
+func (s *Store) insertText(tx *sql.Tx, k *kind, doc map[string]any, text, event string) (*Resource, error) {
 	now := s.stamp()
 	r := &Resource{ID: newID(), Doc: doc, Created: now, Modified: now, Version: 1}
-	if err := s.insertRow(tx, k, r, text, nil); err != nil {
+	var seq any
+	if event != "" {
+		var err error
+		if seq, err = s.insertEvent(tx, event, r); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.insertRow(tx, k, r, text, seq); err != nil {
 		return nil, err
 	}
 	return r, nil
