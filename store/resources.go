@@ -185,8 +185,7 @@ func (s *Store) Create(ctx context.Context, a Actor, k Kind, doc map[string]any)
 		}
 		var d memberDelta
 		if k == groups && len(members) > 0 {
-			seq, _ := s.seqOf(s.writeQ(tx), k, r.ID)
-			if d, err = s.applyMembers(tx, seq, []scim.MemberChange{{Kind: scim.MemberReplace, IDs: members}}); err != nil {
+			if d, err = s.applyMembers(tx, r.seq, []scim.MemberChange{{Kind: scim.MemberReplace, IDs: members}}); err != nil {
 				return err
 			}
 		}
