@@ -393,6 +393,9 @@ func (r *runner) round(ctx context.Context, pending, due []store.Delivery, fresh
 			if ctx.Err() == nil {
 				r.d.log.Warn("webhooks: reading events failed", "webhook", r.ep.Name, "error", err)
 			}
+			// As for the other reads: try again after a poll, not at the
+			// next 50 ms round, which would log this 20 times a second.
+			r.sleep(ctx, time.Now().Add(poll))
 			return nil, 0
 		}
 		for i := range due {
