@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"scimd/scim"
 )
@@ -91,14 +92,27 @@ func notFound(k *kind, id string) error {
 
 func clipID(id string) string { return scim.Clip(id, 80) }
 
-// newID returns a random UUID (version 4) as the SCIM id: unguessable,
-// stable and case-sensitive as Okta requires.
+// newID returns the SCIM id of a new resource: a UUID of version 7
+// (RFC 9562), the creation time in milliseconds followed by 74 random
+// bits. Unguessable and stable, and case-sensitive as Okta requires, as a
+// random (version 4) UUID is; but ids made one after another sort one
+// after another, so the indexes keyed by id (the resource's own, and the
+// audit log's by resource) take each new id at their end, on a page the
+// other creates of the same commit write too, rather than on a random
+// page each. That is about one WAL page in three fewer per create, which
+// every commit writes and fsyncs and replication reads again. The time in
+// the id is no secret: meta.created shows it.
 func newID() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	if _, err := rand.Read(b[6:]); err != nil {
 		panic(err)
 	}
-	b[6] = b[6]&0x0f | 0x40
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	b[6] = b[6]&0x0f | 0x70
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]

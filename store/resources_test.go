@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"scimd/scim"
 )
@@ -206,5 +210,37 @@ func TestDurableSettings(t *testing.T) {
 	}
 	if err := s.IntegrityCheck(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNewIDsAreTimeOrdered: a new resource's id is a version 7 UUID
+// (RFC 9562) holding its creation time, so ids created one after another
+// sort one after another (which keeps the id indexes' inserts at their
+// end), and each is still distinct and random past the time.
+func TestNewIDsAreTimeOrdered(t *testing.T) {
+	s := openTestStore(t, nil)
+	var ids []string
+	for i := range 20 {
+		before := time.Now().UnixMilli()
+		u := create(t, s, Users, fmt.Sprintf(`{"userName":"t%d@example.com"}`, i))
+		after := time.Now().UnixMilli()
+		id := u.ID
+		if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
+			t.Fatalf("id %q is not a lowercase version 7 UUID", id)
+		}
+		ms, err := strconv.ParseInt(strings.ReplaceAll(id[:13], "-", ""), 16, 64)
+		if err != nil || ms < before || ms > after {
+			t.Errorf("id %q holds %d ms, not the creation time (%d..%d)", id, ms, before, after)
+		}
+		ids = append(ids, id)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if !slices.IsSorted(ids) {
+		t.Errorf("ids created in turn do not sort in that order: %v", ids)
+	}
+	// The same millisecond: distinct ids, told apart by their random bits.
+	a, b := newID(), newID()
+	if a == b || a[15:] == b[15:] {
+		t.Errorf("two ids of the same moment share their random part: %s %s", a, b)
 	}
 }
