@@ -23,6 +23,7 @@ type authCache struct {
 	m       map[[32]byte]*Token
 	shm     atomic.Pointer[os.File] // the database's -shm file, opened on first use
 	shmMem  atomic.Pointer[[]byte]  // its first page, mapped (shm_unix.go)
+	shmOpen sync.Mutex              // one opener: see shmFile
 }
 
 const maxAuthAge = time.Second
@@ -55,20 +56,40 @@ func (s *Store) fingerprint() fileFingerprint {
 
 // shmFile keeps the -shm file open for reading the WAL-index header, and
 // maps its first page when it can.
+//
+// The file is opened once and closed only after SQLite's connections
+// (Close). SQLite's locks on the -shm are POSIX record locks, which belong
+// to the process, and closing any descriptor of the file releases all of
+// them: among them the shared "DMS" lock that tells other processes the
+// WAL-index is in use. Without it the next process to open the database
+// (scimd status, say) believes itself the only one, truncates the -shm
+// and rebuilds it, and this process's mappings past its new end fault:
+// every write failed with SQLITE_IOERR_IN_PAGE until the WAL was reset. So
+// two first callers must not each open the file and the loser close its
+// copy: they take turns.
 func (s *Store) shmFile() *os.File {
 	if f := s.auth.shm.Load(); f != nil {
 		return f
+	}
+	s.auth.shmOpen.Lock()
+	defer s.auth.shmOpen.Unlock()
+	if f := s.auth.shm.Load(); f != nil {
+		return f
+	}
+	select {
+	case <-s.done: // closed, or closing: nothing may open it again
+		return nil
+	default:
 	}
 	f, err := os.Open(s.path + "-shm")
 	if err != nil {
 		return nil
 	}
-	if !s.auth.shm.CompareAndSwap(nil, f) {
-		f.Close()
-	} else if m := mapShm(f); m != nil {
+	if m := mapShm(f); m != nil {
 		s.auth.shmMem.Store(&m)
 	}
-	return s.auth.shm.Load()
+	s.auth.shm.Store(f)
+	return f
 }
 
 // walHeader reads the WAL-index header (see fileFingerprint) into hdr; false

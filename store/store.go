@@ -244,15 +244,19 @@ func (s *Store) Close() error {
 	s.wg.Wait()
 	s.closeSnaps()
 	s.stmts.closeAll()
-	if f := s.auth.shm.Load(); f != nil {
+	err1 := s.r.Close()
+	err2 := s.w.Close()
+	err3 := s.heavy.Close()
+	// After SQLite's connections: closing this descriptor of the -shm
+	// releases every POSIX lock of this process on it (see shmFile).
+	s.auth.shmOpen.Lock()
+	if f := s.auth.shm.Swap(nil); f != nil {
 		if m := s.auth.shmMem.Swap(nil); m != nil {
 			unmapShm(*m)
 		}
 		f.Close()
 	}
-	err1 := s.r.Close()
-	err2 := s.w.Close()
-	err3 := s.heavy.Close()
+	s.auth.shmOpen.Unlock()
 	return errors.Join(err1, err2, err3)
 }
 
