@@ -605,6 +605,14 @@ func TestReplicaStoreUnreachable(t *testing.T) {
 		}
 	}
 	time.Sleep(2 * time.Second)
+	// Litestream, when its first staging cannot reach the store, closes
+	// the descriptor of the database it had opened, which releases every
+	// POSIX lock of serve on the file: serve must still hold SQLite's
+	// shared lock, or another process closing the database could
+	// checkpoint and delete the WAL under it.
+	if !rpSharedLockHeld(t, s.db) {
+		t.Errorf("with the store down, serve no longer holds SQLite's shared lock on the database file")
+	}
 	second := s.replicaStatus()
 	if second.Errors == 0 || first.LastSync != nil || first.Published == nil {
 		t.Errorf("status while the store is down: %+v", second)
@@ -621,6 +629,9 @@ func TestReplicaStoreUnreachable(t *testing.T) {
 
 	startVersityWith(t, port, secret)
 	s.waitSynced()
+	if !rpSharedLockHeld(t, s.db) {
+		t.Errorf("after the store came back, serve no longer holds SQLite's shared lock on the database file")
+	}
 	if r := s.replicaStatus(); r.LastError != "" {
 		t.Errorf("after recovery, last_error = %q", r.LastError)
 	}
@@ -830,4 +841,25 @@ func replicaConfigLoader(t *testing.T) (dir, secret string, load func(body strin
 		}
 		return Load(p)
 	}
+}
+
+// rpSharedLockHeld reports whether another process (serve) holds a read
+// lock on the database file's SHARED byte range, as every SQLite
+// connection in WAL mode does while it is open (os_unix.c: SHARED_FIRST is
+// PENDING_BYTE + 2, 510 bytes).
+func rpSharedLockHeld(t *testing.T, db string) bool {
+	t.Helper()
+	f, err := os.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// This test process has no SQLite connection to the file, so closing
+	// the descriptor releases nothing of SQLite's.
+	defer f.Close()
+	const pendingByte = 0x40000000
+	lk := syscall.Flock_t{Type: syscall.F_WRLCK, Whence: 0, Start: pendingByte + 2, Len: 510}
+	if err := syscall.FcntlFlock(f.Fd(), syscall.F_GETLK, &lk); err != nil {
+		t.Fatalf("F_GETLK: %v", err)
+	}
+	return lk.Type == syscall.F_RDLCK
 }

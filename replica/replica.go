@@ -322,6 +322,7 @@ type Replicator struct {
 	log    *slog.Logger
 	db     *litestream.DB
 	ls     *litestream.Store
+	client litestream.ReplicaClient
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -369,7 +370,7 @@ func Start(dbPath string, cfg Config, log *slog.Logger) (*Replicator, error) {
 	// between them are deleted after retention.
 	ls.SnapshotInterval = min(24*time.Hour, cfg.Retention)
 	ls.SnapshotRetention = cfg.Retention
-	rep := &Replicator{cfg: cfg, dbPath: abs, log: log, db: db, ls: ls, done: make(chan struct{}), stagedSig: make(chan struct{}, 1)}
+	rep := &Replicator{cfg: cfg, dbPath: abs, log: log, db: db, ls: ls, client: client, done: make(chan struct{}), stagedSig: make(chan struct{}, 1)}
 	rep.status = Status{URL: Redact(cfg.URL), Started: time.Now()}
 	ctx, cancel := context.WithCancel(context.Background())
 	rep.cancel = cancel
@@ -483,10 +484,27 @@ func (rep *Replicator) run(ctx context.Context) {
 func (rep *Replicator) stage(ctx context.Context, w *warner) {
 	tick := time.NewTicker(rep.cfg.SyncInterval)
 	defer tick.Stop()
+	ready := false // Litestream has opened its hold on the database
 	for {
 		begin := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, rep.attemptTimeout())
-		err := rep.db.Sync(sctx)
+		var err error
+		if !ready {
+			// Litestream's first staging opens a descriptor of the
+			// database file and then asks the store where the replica
+			// stands; when that fails, it closes the descriptor again. On
+			// Unix that releases every POSIX lock of this process on the
+			// file, SQLite's shared lock among them, and another process
+			// closing the database (an admin command) could then
+			// checkpoint and delete the WAL under serve. So the store is
+			// asked first, and Litestream gets to begin only once it
+			// answers.
+			err = rep.reachable(sctx)
+		}
+		if err == nil {
+			err = rep.db.Sync(sctx)
+			ready = ready || err == nil
+		}
 		cancel()
 		if ctx.Err() != nil {
 			return
@@ -514,6 +532,18 @@ func (rep *Replicator) stage(ctx context.Context, w *warner) {
 		case <-tick.C:
 		}
 	}
+}
+
+// reachable asks the store what Litestream's first staging asks it: the
+// replica's changes at level 0.
+func (rep *Replicator) reachable(ctx context.Context) error {
+	itr, err := rep.client.LTXFiles(ctx, 0, 0, false)
+	if err != nil {
+		return err
+	}
+	for itr.Next() {
+	}
+	return itr.Close()
 }
 
 // attemptTimeout bounds one staging or upload attempt, so that a hung
