@@ -294,6 +294,16 @@ func (r *runner) run(ctx context.Context, paused bool) {
 			// first.
 			fresh, hi, err = r.d.st.NewEvents(ctx, r.ep.Name, r.ep.Events, window)
 		}
+		now := time.Now()
+		due, next := heads(pending, now)
+		var dueEvents map[int64]*store.OutboxEvent
+		if err == nil && len(due) > 0 {
+			seqs := make([]int64, len(due))
+			for i, p := range due {
+				seqs[i] = p.Seq
+			}
+			dueEvents, err = r.d.st.OutboxEvents(ctx, seqs)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				r.d.log.Warn("webhooks: reading pending or new events failed", "webhook", r.ep.Name, "error", err)
@@ -301,8 +311,6 @@ func (r *runner) run(ctx context.Context, paused bool) {
 			r.sleep(ctx, time.Now().Add(poll))
 			continue
 		}
-		now := time.Now()
-		due, next := heads(pending, now)
 		if len(due) == 0 && hi == 0 {
 			wake := now.Add(poll)
 			if !next.IsZero() && next.Before(wake) {
@@ -312,7 +320,7 @@ func (r *runner) run(ctx context.Context, paused bool) {
 			continue
 		}
 		started = now
-		done, cursor := r.round(ctx, pending, due, fresh, hi)
+		done, cursor := r.round(ctx, pending, due, dueEvents, fresh, hi)
 		// Settled even when stopping: what was delivered must not be sent
 		// again after the restart.
 		if err := r.d.st.Settle(context.WithoutCancel(ctx), r.ep.Name, done, cursor); err != nil {
@@ -375,33 +383,18 @@ type job struct {
 	chain []*store.OutboxEvent
 }
 
-// round sends, conns at a time, the due pending deliveries and the new
-// events (hi is the highest seq NewEvents looked at), and returns the
+// round sends, conns at a time, the due pending deliveries (their events
+// in dueEvents) and the new events (hi is the highest seq NewEvents looked
+// at), and returns the
 // outcomes for the caller to settle and how far the cursor may move: past
 // every new event that was delivered or has an outcome here. A new event
 // of a resource with a pending delivery is not tried: it gets a row behind
 // that delivery, so the resource's events keep their order.
-func (r *runner) round(ctx context.Context, pending, due []store.Delivery, fresh []*store.OutboxEvent, hi int64) ([]store.DeliveryResult, int64) {
+func (r *runner) round(ctx context.Context, pending, due []store.Delivery, dueEvents map[int64]*store.OutboxEvent, fresh []*store.OutboxEvent, hi int64) ([]store.DeliveryResult, int64) {
 	var jobs []job
-	if len(due) > 0 {
-		seqs := make([]int64, len(due))
-		for i, p := range due {
-			seqs[i] = p.Seq
-		}
-		events, err := r.d.st.OutboxEvents(ctx, seqs)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.d.log.Warn("webhooks: reading events failed", "webhook", r.ep.Name, "error", err)
-			}
-			// As for the other reads: try again after a poll, not at the
-			// next 50 ms round, which would log this 20 times a second.
-			r.sleep(ctx, time.Now().Add(poll))
-			return nil, 0
-		}
-		for i := range due {
-			if ev := events[due[i].Seq]; ev != nil { // nil: pruned meanwhile, nothing to send
-				jobs = append(jobs, job{head: &due[i], ev: ev})
-			}
+	for i := range due {
+		if ev := dueEvents[due[i].Seq]; ev != nil { // nil: pruned meanwhile, nothing to send
+			jobs = append(jobs, job{head: &due[i], ev: ev})
 		}
 	}
 	var out []store.DeliveryResult
