@@ -322,7 +322,6 @@ type Replicator struct {
 	log    *slog.Logger
 	db     *litestream.DB
 	ls     *litestream.Store
-	client litestream.ReplicaClient
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -370,7 +369,7 @@ func Start(dbPath string, cfg Config, log *slog.Logger) (*Replicator, error) {
 	// between them are deleted after retention.
 	ls.SnapshotInterval = min(24*time.Hour, cfg.Retention)
 	ls.SnapshotRetention = cfg.Retention
-	rep := &Replicator{cfg: cfg, dbPath: abs, log: log, db: db, ls: ls, client: client, done: make(chan struct{}), stagedSig: make(chan struct{}, 1)}
+	rep := &Replicator{cfg: cfg, dbPath: abs, log: log, db: db, ls: ls, done: make(chan struct{}), stagedSig: make(chan struct{}, 1)}
 	rep.status = Status{URL: Redact(cfg.URL), Started: time.Now()}
 	ctx, cancel := context.WithCancel(context.Background())
 	rep.cancel = cancel
@@ -534,16 +533,11 @@ func (rep *Replicator) stage(ctx context.Context, w *warner) {
 	}
 }
 
-// reachable asks the store what Litestream's first staging asks it: the
-// replica's changes at level 0.
+// reachable asks the store what Litestream's first staging asks it (its
+// check that the database is not behind the replica).
 func (rep *Replicator) reachable(ctx context.Context) error {
-	itr, err := rep.client.LTXFiles(ctx, 0, 0, false)
-	if err != nil {
-		return err
-	}
-	for itr.Next() {
-	}
-	return itr.Close()
+	_, err := rep.db.Replica.MaxLTXFileInfo(ctx, 0)
+	return err
 }
 
 // attemptTimeout bounds one staging or upload attempt, so that a hung
