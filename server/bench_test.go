@@ -58,6 +58,34 @@ func cacheDir(b *testing.B) string {
 	return dir
 }
 
+// createUsers creates benchUser(from) .. benchUser(from+n-1) through the
+// store, writers at a time, as concurrent requests would (they share the
+// writer's commits), and returns the first error.
+func createUsers(st *store.Store, from, n, writers int) error {
+	var (
+		next   atomic.Int64
+		wg     sync.WaitGroup
+		failed atomic.Value
+	)
+	for range writers {
+		wg.Go(func() {
+			for {
+				j := int(next.Add(1)) - 1
+				if j >= n || failed.Load() != nil {
+					return
+				}
+				if _, err := st.Create(context.Background(), store.Actor{Token: "bench"}, store.Users, benchUser(from+j)); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	err, _ := failed.Load().(error)
+	return err
+}
+
 func benchUser(i int) map[string]any {
 	return map[string]any{
 		"userName":    fmt.Sprintf("user%07d@bench.example.com", i),

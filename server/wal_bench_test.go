@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"scimd/store"
@@ -41,21 +40,9 @@ func BenchmarkCreateWALPages(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			create := func(from, n int) {
-				var wg sync.WaitGroup
-				for w := range 8 {
-					wg.Go(func() {
-						for i := from + w; i < from+n; i += 8 {
-							if _, err := st.Create(context.Background(), store.Actor{Token: "bench"}, store.Users, benchUser(i)); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
-				}
-				wg.Wait()
+			if err := createUsers(st, 0, 20_000, 8); err != nil {
+				b.Fatal(err)
 			}
-			create(0, 20_000)
 			size := func() int64 {
 				fi, err := os.Stat(path + "-wal")
 				if err != nil {
@@ -65,7 +52,9 @@ func BenchmarkCreateWALPages(b *testing.B) {
 			}
 			before := size()
 			b.ResetTimer()
-			create(20_000, b.N)
+			if err := createUsers(st, 20_000, b.N, 8); err != nil {
+				b.Fatal(err)
+			}
 			b.StopTimer()
 			const frame = 24 + 4096 // frame header and a page
 			b.ReportMetric(float64(size()-before)/frame/float64(b.N), "wal-pages/op")

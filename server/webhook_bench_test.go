@@ -329,27 +329,10 @@ func BenchmarkWebhookBacklogRSS(b *testing.B) {
 		if err := st.SetupWebhooks(context.Background(), []string{"bench"}); err != nil {
 			b.Fatal(err)
 		}
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		for range 16 {
-			wg.Go(func() {
-				for {
-					j := int(next.Add(1)) - 1
-					if j >= n {
-						return
-					}
-					if _, err := st.Create(context.Background(), store.Actor{Token: "bench"}, store.Users, benchUser(j)); err != nil {
-						failed.Store(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
+		err = createUsers(st, 0, n, 16)
 		st.Close()
-		if f := failed.Load(); f != nil {
-			b.Fatal(f)
+		if err != nil {
+			b.Fatal(err)
 		}
 		rx := newBenchReceiver(b, time.Millisecond)
 		cfg := filepath.Join(dir, "scimd.toml")
