@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -441,6 +442,38 @@ func TestAlertRules(t *testing.T) {
 	for _, m := range regexp.MustCompile(`- alert: (\w+)`).FindAllStringSubmatch(string(rules), -1) {
 		if !have[m[1]] {
 			t.Errorf("alert %s has no unit test in alerts_test.yml that fires it", m[1])
+		}
+	}
+}
+
+// defaultProcs is the runtime's GOMAXPROCS for this machine, read before
+// the testing package applies -cpu; runtime.NumCPU when the test's own
+// environment sets GOMAXPROCS.
+var defaultProcs = func() int {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return runtime.NumCPU()
+	}
+	return runtime.GOMAXPROCS(0)
+}()
+
+// TestServeProcs: "scimd serve" runs with one processor more than the
+// runtime's default (server.Procs: 3 on two CPUs), and GOMAXPROCS in the environment
+// overrides that, as GOGC and GOMEMLIMIT do theirs. Read back through
+// the binary's /metrics.
+func TestServeProcs(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		want int
+	}{
+		{"GOMAXPROCS=", defaultProcs + 1},
+		{"GOMAXPROCS=1", 1},
+	} {
+		s := newAdminE2E(t, "[admin]\nlisten = \"127.0.0.1:0\"\n")
+		s.env = []string{c.env}
+		s.start()
+		m, _ := scrape(t, adminBase(t, s)+"/metrics")
+		if got := m["go_sched_gomaxprocs_threads"]; got != float64(c.want) {
+			t.Errorf("with %s: go_sched_gomaxprocs_threads %v, want %d", c.env, got, c.want)
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,7 +83,7 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 	lw := newLogWriter(logw) // one write for lines logged together (logwriter.go)
 	defer lw.Flush()         // runs last: every line, up to the store's closing, is out
 	log := newLogger(cfg, lw)
-	tuneRuntime()
+	server.TuneRuntime()
 	if err := checkTLS(cfg.TLS); err != nil {
 		return err
 	}
@@ -312,16 +311,5 @@ func serve(ctx context.Context, cfg Config, logw io.Writer, ready func(addr stri
 			log.Info("stopped")
 			return nil
 		}
-	}
-}
-
-// tuneRuntime applies server.GCPercent and server.MemoryLimit unless the
-// operator set GOGC or GOMEMLIMIT.
-func tuneRuntime() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(server.GCPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(server.MemoryLimit)
 	}
 }

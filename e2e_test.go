@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -53,6 +54,9 @@ type e2eServer struct {
 	exited  chan struct{} // closed when the server process has ended
 	exitErr error         // its exit status, once exited is closed
 	log     *e2eLog
+	// env is set in the server's environment, over the test's own; a
+	// NAME= entry without a value removes NAME.
+	env []string
 }
 
 // e2eLog collects the server's stderr.
@@ -145,6 +149,9 @@ func (s *e2eServer) start() {
 	s.log = &e2eLog{}
 	s.cmd = exec.Command(e2eBin, "serve", "--config", s.cfg)
 	s.cmd.Stderr = s.log
+	if s.env != nil {
+		s.cmd.Env = withEnv(os.Environ(), s.env)
+	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
@@ -177,6 +184,20 @@ func (s *e2eServer) start() {
 		}
 	}
 	s.t.Fatalf("scimd serve did not start listening:\n%s", s.log)
+}
+
+// withEnv is environ with each NAME=VALUE of set in place of NAME's
+// entries; NAME= removes NAME.
+func withEnv(environ, set []string) []string {
+	out := slices.Clone(environ)
+	for _, kv := range set {
+		name, value, _ := strings.Cut(kv, "=")
+		out = slices.DeleteFunc(out, func(e string) bool { return strings.HasPrefix(e, name+"=") })
+		if value != "" {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // stop sends sig and returns the exit error.

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -176,9 +175,7 @@ type benchEnv struct {
 
 func startBench(b *testing.B, path string, idp string) *benchEnv {
 	b.Helper()
-	// The runtime settings 'scimd serve' uses (cli_serve.go tuneRuntime).
-	debug.SetGCPercent(server.GCPercent)
-	debug.SetMemoryLimit(server.MemoryLimit)
+	server.TuneRuntime() // the runtime settings 'scimd serve' uses
 	st, err := store.Open(path, store.Options{})
 	if err != nil {
 		b.Fatal(err)

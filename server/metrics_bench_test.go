@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"runtime/debug"
 	"slices"
 	"testing"
 	"time"
@@ -66,8 +65,7 @@ func BenchmarkLookupUserNameMetrics(b *testing.B) {
 // on is set.
 func startMetricsBench(b *testing.B, path string, on bool) *benchEnv {
 	b.Helper()
-	debug.SetGCPercent(server.GCPercent)
-	debug.SetMemoryLimit(server.MemoryLimit)
+	server.TuneRuntime() // the runtime settings 'scimd serve' uses
 	var (
 		m    *admin.Metrics
 		opt  store.Options

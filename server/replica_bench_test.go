@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
@@ -32,8 +31,7 @@ import (
 // It returns once the first sync (the initial snapshot) is done.
 func startBenchReplicated(b *testing.B, path string) *benchEnv {
 	b.Helper()
-	debug.SetGCPercent(server.GCPercent)
-	debug.SetMemoryLimit(server.MemoryLimit)
+	server.TuneRuntime() // the runtime settings 'scimd serve' uses
 	st, err := store.Open(path, store.Options{NoAutoCheckpoint: true})
 	if err != nil {
 		b.Fatal(err)

@@ -52,18 +52,6 @@ type Config struct {
 	Observer Observer
 }
 
-// Runtime tuning for "scimd serve". The live heap of a SCIM server is small
-// (requests are short, SQLite keeps its own page cache), while rendering a
-// 200-user page allocates a lot: collecting garbage at 400% instead of 100%
-// growth is what lets a full directory listing run at over 100,000 users/s
-// on two cores. The soft memory limit makes the collector work harder
-// before the process would outgrow a small VPS. GOGC and GOMEMLIMIT in the
-// environment override both.
-const (
-	GCPercent   = 400
-	MemoryLimit = 128 << 20
-)
-
 // DefaultConfig holds the built-in defaults.
 var DefaultConfig = Config{BasePath: "/scim/v2", MaxBody: 1 << 20, MaxResults: 200}
 

@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -138,8 +137,7 @@ func startHookBench(b *testing.B, path, url string) *benchEnv {
 // startBenchWith is startBench with store options.
 func startBenchWith(b *testing.B, path string, opt store.Options) *benchEnv {
 	b.Helper()
-	debug.SetGCPercent(server.GCPercent)
-	debug.SetMemoryLimit(server.MemoryLimit)
+	server.TuneRuntime() // the runtime settings 'scimd serve' uses
 	st, err := store.Open(path, opt)
 	if err != nil {
 		b.Fatal(err)
