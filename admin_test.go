@@ -457,14 +457,15 @@ var defaultProcs = func() int {
 }()
 
 // TestServeProcs: "scimd serve" runs with one processor more than the
-// runtime's default (server.Procs: 3 on two CPUs), and GOMAXPROCS in the environment
-// overrides that, as GOGC and GOMEMLIMIT do theirs. Read back through
-// the binary's /metrics.
+// runtime's default (server.Procs: 3 on two CPUs), and GOMAXPROCS in the
+// environment overrides that, as GOGC and GOMEMLIMIT do theirs. Read back
+// through the binary's /metrics.
 func TestServeProcs(t *testing.T) {
 	for _, c := range []struct {
 		env  string
 		want int
 	}{
+		// Empty is unset, for Go's runtime and for serve alike.
 		{"GOMAXPROCS=", defaultProcs + 1},
 		{"GOMAXPROCS=1", 1},
 	} {

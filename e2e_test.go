@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,8 +53,8 @@ type e2eServer struct {
 	exited  chan struct{} // closed when the server process has ended
 	exitErr error         // its exit status, once exited is closed
 	log     *e2eLog
-	// env is set in the server's environment, over the test's own; a
-	// NAME= entry without a value removes NAME.
+	// env is added to the server's environment, after the test's own, so
+	// NAME=VALUE here wins (os/exec keeps the last value of a name).
 	env []string
 }
 
@@ -150,7 +149,7 @@ func (s *e2eServer) start() {
 	s.cmd = exec.Command(e2eBin, "serve", "--config", s.cfg)
 	s.cmd.Stderr = s.log
 	if s.env != nil {
-		s.cmd.Env = withEnv(os.Environ(), s.env)
+		s.cmd.Env = append(os.Environ(), s.env...)
 	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -184,20 +183,6 @@ func (s *e2eServer) start() {
 		}
 	}
 	s.t.Fatalf("scimd serve did not start listening:\n%s", s.log)
-}
-
-// withEnv is environ with each NAME=VALUE of set in place of NAME's
-// entries; NAME= removes NAME.
-func withEnv(environ, set []string) []string {
-	out := slices.Clone(environ)
-	for _, kv := range set {
-		name, value, _ := strings.Cut(kv, "=")
-		out = slices.DeleteFunc(out, func(e string) bool { return strings.HasPrefix(e, name+"=") })
-		if value != "" {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // stop sends sig and returns the exit error.

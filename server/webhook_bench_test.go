@@ -45,15 +45,14 @@ const benchSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 // throughput) is about scimd: a real receiver runs on a machine of its
 // own. Here it shares the benchmark's two cores, and its own CPU (25 to
 // 30 µs per delivery, reported as receiver-cpu-µs/event: reading,
-// checking the signature, waiting its 1 ms and answering) would be
-// counted as scimd's cost, almost as much again as scimd's own extra CPU
-// per event. "idle" (the default) runs it as
-// SCHED_IDLE (chrt --idle; chrt execs the receiver, so the process's
-// pid stays the receiver's): it gets only the CPU time scimd and the
-// client leave unused, as a receiver elsewhere takes none of theirs;
-// delivered-events/s shows that it still keeps pace. "normal"
-// runs it like any process, for the figure with the receiver's CPU
-// counted.
+// checking the signature, waiting its 1 ms and answering) would be counted
+// as scimd's cost, almost as much again as scimd's own extra CPU per
+// event. "idle" (the default) runs it as SCHED_IDLE (chrt --idle; chrt
+// execs the receiver, so the process's pid stays the receiver's): it gets
+// only the CPU time scimd and the client leave unused, as a receiver
+// elsewhere takes none of theirs; delivered-events/s shows that it still
+// keeps pace. "normal" runs it like any process, for the figure with the
+// receiver's CPU counted.
 var receiverSched = flag.String("receiver-sched", "idle", "CreateUserWebhook's receiver: idle (SCHED_IDLE, standing in for a receiver on its own machine) or normal")
 
 // benchReceiver counts accepted deliveries (distinct webhook-ids) and

@@ -387,9 +387,9 @@ type job struct {
 // in dueEvents) and the new events (hi is the highest seq NewEvents looked
 // at), and returns the outcomes for the caller to settle and how far the
 // cursor may move: past every new event that was delivered or has an
-// outcome here. A new event
-// of a resource with a pending delivery is not tried: it gets a row behind
-// that delivery, so the resource's events keep their order.
+// outcome here. A new event of a resource with a pending delivery is not
+// tried: it gets a row behind that delivery, so the resource's events keep
+// their order.
 func (r *runner) round(ctx context.Context, pending, due []store.Delivery, dueEvents map[int64]*store.OutboxEvent, fresh []*store.OutboxEvent, hi int64) ([]store.DeliveryResult, int64) {
 	var jobs []job
 	for i := range due {
